@@ -1,0 +1,1 @@
+"""HTTP ingress for workhooks: receive, verify, parse and durably queue platform callbacks."""

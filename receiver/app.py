@@ -1,0 +1,60 @@
+"""create_app(): assembly only — routes, lifespan, middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+import redis.asyncio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from receiver import routes
+from receiver.config import Config, load_config
+from receiver.ingest import Ingest
+from receiver.logs import RequestLog, configure_logging
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_POOL_SIZE = 64
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def connect(url: str) -> redis.asyncio.Redis:
+    """A bounded pool that waits for a free connection instead of failing under bursts."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_POOL_SIZE, timeout=5, socket_timeout=5, socket_connect_timeout=2
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+def create_app(config: Config | None = None, url: str | None = None) -> Starlette:
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    config = config if config is not None else load_config()
+    limit = config.receiver.max_body_bytes
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.redis = connect(url or redis_url())
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/hooks/{source}/{token}", routes.wordy_callback, methods=["POST"], max_body_size=limit),
+            Route("/hooks/{source}", routes.sharedworkforce_callback, methods=["POST"], max_body_size=limit),
+            Route("/healthz", routes.healthz, methods=["GET"]),
+            Route("/readyz", routes.readyz, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestLog)],
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.ingest = Ingest()
+    return app

@@ -1,0 +1,238 @@
+"""The workhooks.yaml schema, loaded and validated once per process.
+
+``${VAR}`` and ``${VAR:-default}`` in string values are replaced from the environment
+after YAML parsing, so a variable's value can never change the document's structure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from receiver.exceptions import ConfigError
+
+DEFAULT_CONFIG_PATH = "workhooks.yaml"
+EXAMPLE_CONFIG_PATH = Path(__file__).resolve().parent.parent / "deploy" / "workhooks.example.yaml"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class WordySource(_Model):
+    """Wordy calls ``POST /hooks/<name>/<token>``: the token in the path is the credential."""
+
+    platform: Literal["wordy"]
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_LENGTH} characters "
+                '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
+            )
+        return value
+
+    def secrets(self) -> list[str]:
+        return [self.token.get_secret_value()]
+
+
+class SharedWorkforceSource(_Model):
+    """Shared Workforce calls ``POST /hooks/<name>`` with ``X-API-Key`` and/or a body ``api_key``."""
+
+    platform: Literal["sharedworkforce"]
+    api_key: SecretStr
+
+    @field_validator("api_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    def secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()]
+
+
+Source = Annotated[WordySource | SharedWorkforceSource, Field(discriminator="platform")]
+
+
+class WebhookSink(_Model):
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    secret: SecretStr | None = None
+    allow_private: bool = False
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
+        return value
+
+
+class LogSink(_Model):
+    type: Literal["log"]
+    path: Path | None = None
+
+
+Sink = Annotated[WebhookSink | LogSink, Field(discriminator="type")]
+
+
+class Match(_Model):
+    """Every key given must hold; a list means any of its values."""
+
+    source: list[str] | None = None
+    type: list[str] | None = None
+    subject: list[str] | None = None
+    phase: list[Literal["queued", "in_progress", "awaiting_client", "completed", "canceled"]] | None = None
+    data: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_data_keys(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        plain: dict[str, Any] = {}
+        data: dict[str, list[Any]] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith("data."):
+                data[key[len("data.") :]] = item if isinstance(item, list) else [item]
+            else:
+                plain[key] = _one_or_many(item)
+        if data:
+            plain["data"] = data
+        return plain
+
+
+class Route(_Model):
+    match: Match = Field(default_factory=Match)
+    to: list[Name] = Field(min_length=1)
+
+
+class ReceiverSettings(_Model):
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=64 * 1024 * 1024)
+
+
+class Config(_Model):
+    sources: dict[Name, Source] = Field(default_factory=dict)
+    sinks: dict[Name, Sink] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        problems = []
+        for index, route in enumerate(self.routes):
+            for position, sink in enumerate(route.to):
+                if sink not in self.sinks:
+                    problems.append(f"routes.{index}.to.{position}: no sink named {sink!r}")
+            for position, source in enumerate(route.match.source or []):
+                if source not in self.sources:
+                    problems.append(f"routes.{index}.match.source.{position}: no source named {source!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def secrets(self) -> list[str]:
+        """Every credential in the config, for redaction."""
+        found = [secret for source in self.sources.values() for secret in source.secrets()]
+        for sink in self.sinks.values():
+            if isinstance(sink, WebhookSink) and sink.secret is not None:
+                found.append(sink.secret.get_secret_value())
+        return found
+
+
+def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {key: _substitute(item, f"{path}.{key}" if path else str(key), env, problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substitute(item, f"{path}.{index}", env, problems) for index, item in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{path}: environment variable {name} is not set")
+        return ""
+
+    return _VAR.sub(replace, value)
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        lines.append(f"{location or '(top level)'}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, env: Mapping[str, str] | None = None, origin: str = "workhooks.yaml") -> Config:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping with sources, sinks and routes")
+    problems: list[str] = []
+    document = _substitute(document, "", os.environ if env is None else env, problems)
+    if problems:
+        raise ConfigError(f"{origin}:\n" + "\n".join(problems))
+    try:
+        return Config.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}:\n{_format_errors(exc)}") from None
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    """WORKHOOKS_CONFIG, else ./workhooks.yaml, else the example shipped in deploy/."""
+    env = os.environ if env is None else env
+    if env.get("WORKHOOKS_CONFIG"):
+        return Path(env["WORKHOOKS_CONFIG"])
+    if Path(DEFAULT_CONFIG_PATH).exists():
+        return Path(DEFAULT_CONFIG_PATH)
+    return EXAMPLE_CONFIG_PATH
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    path = Path(path) if path is not None else config_path(env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, env, origin=str(path))

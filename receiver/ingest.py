@@ -1,0 +1,84 @@
+"""The one place that writes accepted callbacks to Redis.
+
+One Lua script, one round trip: dedupe on the event id, store the event and its redacted
+raw body, and create + enqueue the RQ job that processes it — all or nothing, so an
+accepted callback is never stored without being queued, nor queued twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import redis.asyncio
+from rq import Queue, Retry
+
+from receiver import keys
+from receiver.events import Event
+from receiver.redact import redact
+
+PROCESS_TIMEOUT = 60
+PROCESS_RETRY = Retry(max=6, interval=[5, 15, 60, 300, 900, 3600])
+RESULT_TTL = 3600
+FAILURE_TTL = 365 * 24 * 3600
+
+_STORE_AND_ENQUEUE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[2], 'content_type', ARGV[3], 'body', ARGV[4], 'received_at', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('RPUSH', KEYS[4], ARGV[6])
+redis.call('SADD', KEYS[5], KEYS[4])
+return 1
+"""
+
+
+class Ingest:
+    """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
+
+    def __init__(self, queue_name: str = keys.EVENTS_QUEUE) -> None:
+        # RQ builds the job hash; this queue is never used to talk to Redis.
+        self._queue = Queue(queue_name, connection=redis.Redis())
+        self._script_sha: str | None = None
+
+    def _job_fields(self, event_id: str) -> list[Any]:
+        job = self._queue.create_job(
+            keys.PROCESS_EVENT,
+            args=(event_id,),
+            job_id=event_id,
+            description=f"process_event {event_id}",
+            timeout=PROCESS_TIMEOUT,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            retry=PROCESS_RETRY,
+        )
+        job.enqueued_at = datetime.now(UTC).replace(tzinfo=None)
+        flat: list[Any] = []
+        for field, value in job.to_dict().items():
+            flat += [field, value]
+        return flat
+
+    def _call(self, event: Event, content_type: str, body: bytes, secrets: Iterable[str]) -> tuple[list[str], list[Any]]:
+        job_key = self._queue.job_class.key_for(event.id)
+        script_keys = [keys.event(event.id), keys.raw(event.id), job_key, self._queue.key, self._queue.redis_queues_keys]
+        stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
+        args: list[Any] = [stored, keys.EVENT_TTL, content_type, redact(body, secrets), event.time, event.id]
+        return script_keys, args + self._job_fields(event.id)
+
+    async def submit(
+        self, client: redis.asyncio.Redis, event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()
+    ) -> bool:
+        """True when stored and queued now; False when the same event was already accepted."""
+        script_keys, args = self._call(event, content_type, body, secrets)
+        script = client.register_script(_STORE_AND_ENQUEUE)
+        return bool(await script(keys=script_keys, args=args))
+
+    def submit_sync(
+        self, client: redis.Redis, event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()
+    ) -> bool:
+        script_keys, args = self._call(event, content_type, body, secrets)
+        return bool(client.register_script(_STORE_AND_ENQUEUE)(keys=script_keys, args=args))

@@ -1,0 +1,67 @@
+"""Bodies that authenticated but could not be parsed, kept (redacted) until an operator replays them."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio
+
+from receiver import keys
+from receiver.events import utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    id: str
+    source: str
+    reason: str
+    content_type: str
+    body: bytes
+    received_at: str
+
+    @classmethod
+    def from_hash(cls, item_id: str, fields: dict[bytes, bytes]) -> Quarantined:
+        def text(name: str) -> str:
+            return fields.get(name.encode(), b"").decode("utf-8", "replace")
+
+        return cls(item_id, text("source"), text("reason"), text("content_type"), fields.get(b"body", b""), text("received_at"))
+
+
+async def put(client: redis.asyncio.Redis, source: str, reason: str, content_type: str, body: bytes) -> str:
+    item_id = f"q_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            keys.quarantined(item_id),
+            mapping={"source": source, "reason": reason, "content_type": content_type, "body": body, "received_at": utc_now()},
+        )
+        pipe.expire(keys.quarantined(item_id), keys.QUARANTINE_TTL)
+        pipe.zadd(keys.QUARANTINE_INDEX, {item_id: time.time()})
+        await pipe.execute()
+    return item_id
+
+
+def list_items(client: redis.Redis, limit: int = 100) -> list[Quarantined]:
+    items = []
+    for raw_id in client.zrevrange(keys.QUARANTINE_INDEX, 0, limit - 1):
+        item_id = raw_id.decode()
+        fields = client.hgetall(keys.quarantined(item_id))
+        if fields:
+            items.append(Quarantined.from_hash(item_id, fields))
+        else:  # expired
+            client.zrem(keys.QUARANTINE_INDEX, item_id)
+    return items
+
+
+def get(client: redis.Redis, item_id: str) -> Quarantined | None:
+    fields = client.hgetall(keys.quarantined(item_id))
+    return Quarantined.from_hash(item_id, fields) if fields else None
+
+
+def remove(client: redis.Redis, item_id: str) -> None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.quarantined(item_id))
+        pipe.zrem(keys.QUARANTINE_INDEX, item_id)
+        pipe.execute()

@@ -1,0 +1,24 @@
+"""Sink types, registered in one place: a new sink type is one module and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from receiver.events import Event
+from workers.sinks import log, webhook
+
+
+class Sink(Protocol):
+    def send(self, event: Event) -> None:
+        """Deliver one event; raise DeliveryError when this attempt failed."""
+
+
+SINK_TYPES: dict[str, Callable[[Any], Sink]] = {
+    "log": log.LogSink,
+    "webhook": webhook.WebhookSink,
+}
+
+
+def build(settings: Any) -> Sink:
+    return SINK_TYPES[settings.type](settings)

@@ -1,0 +1,22 @@
+"""One JSON line per event, on stdout or appended to a file: the sink `make run` shows at once."""
+
+from __future__ import annotations
+
+import sys
+
+from receiver.config import LogSink as LogSettings
+from receiver.events import Event
+
+
+class LogSink:
+    def __init__(self, settings: LogSettings) -> None:
+        self.path = settings.path
+
+    def send(self, event: Event) -> None:
+        line = event.to_json() + "\n"
+        if self.path is None:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            return
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(line)
