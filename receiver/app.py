@@ -29,7 +29,7 @@ def connect(url: str) -> redis.asyncio.Redis:
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url, max_connections=REDIS_POOL_SIZE, timeout=5, socket_timeout=5, socket_connect_timeout=2
     )
-    return redis.asyncio.Redis(connection_pool=pool)
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def create_app(config: Config | None = None, url: str | None = None) -> Starlette:

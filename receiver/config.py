@@ -85,7 +85,16 @@ class SharedWorkforceSource(_Model):
 Source = Annotated[WordySource | SharedWorkforceSource, Field(discriminator="platform")]
 
 
-class WebhookSink(_Model):
+DEFAULT_RETRY_INTERVALS = (10, 60, 300, 1800, 7200, 21600)
+
+
+class _Sink(_Model):
+    retry_intervals: list[Annotated[int, Field(gt=0, le=7 * 24 * 3600)]] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_INTERVALS), max_length=50
+    )  # seconds before each retry; an empty list means one attempt
+
+
+class WebhookSink(_Sink):
     type: Literal["webhook"]
     url: AnyHttpUrl
     secret: SecretStr | None = None
@@ -100,7 +109,7 @@ class WebhookSink(_Model):
         return value
 
 
-class LogSink(_Model):
+class LogSink(_Sink):
     type: Literal["log"]
     path: Path | None = None
 
@@ -174,7 +183,9 @@ class Config(_Model):
 
 def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
     if isinstance(value, dict):
-        return {key: _substitute(item, f"{path}.{key}" if path else str(key), env, problems) for key, item in value.items()}
+        return {
+            key: _substitute(item, f"{path}.{key}" if path else str(key), env, problems) for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_substitute(item, f"{path}.{index}", env, problems) for index, item in enumerate(value)]
     if not isinstance(value, str):

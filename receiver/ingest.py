@@ -62,9 +62,17 @@ class Ingest:
             flat += [field, value]
         return flat
 
-    def _call(self, event: Event, content_type: str, body: bytes, secrets: Iterable[str]) -> tuple[list[str], list[Any]]:
+    def _call(
+        self, event: Event, content_type: str, body: bytes, secrets: Iterable[str]
+    ) -> tuple[list[str], list[Any]]:
         job_key = self._queue.job_class.key_for(event.id)
-        script_keys = [keys.event(event.id), keys.raw(event.id), job_key, self._queue.key, self._queue.redis_queues_keys]
+        script_keys = [
+            keys.event(event.id),
+            keys.raw(event.id),
+            job_key,
+            self._queue.key,
+            self._queue.redis_queues_keys,
+        ]
         stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
         args: list[Any] = [stored, keys.EVENT_TTL, content_type, redact(body, secrets), event.time, event.id]
         return script_keys, args + self._job_fields(event.id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -23,11 +25,13 @@ class Quarantined:
     received_at: str
 
     @classmethod
-    def from_hash(cls, item_id: str, fields: dict[bytes, bytes]) -> Quarantined:
+    def from_hash(cls, item_id: str, fields: Mapping[Any, Any]) -> Quarantined:
         def text(name: str) -> str:
-            return fields.get(name.encode(), b"").decode("utf-8", "replace")
+            return bytes(fields.get(name.encode(), b"")).decode("utf-8", "replace")
 
-        return cls(item_id, text("source"), text("reason"), text("content_type"), fields.get(b"body", b""), text("received_at"))
+        return cls(
+            item_id, text("source"), text("reason"), text("content_type"), fields.get(b"body", b""), text("received_at")
+        )
 
 
 async def put(client: redis.asyncio.Redis, source: str, reason: str, content_type: str, body: bytes) -> str:
@@ -35,7 +39,13 @@ async def put(client: redis.asyncio.Redis, source: str, reason: str, content_typ
     async with client.pipeline(transaction=True) as pipe:
         pipe.hset(
             keys.quarantined(item_id),
-            mapping={"source": source, "reason": reason, "content_type": content_type, "body": body, "received_at": utc_now()},
+            mapping={
+                "source": source,
+                "reason": reason,
+                "content_type": content_type,
+                "body": body,
+                "received_at": utc_now(),
+            },
         )
         pipe.expire(keys.quarantined(item_id), keys.QUARANTINE_TTL)
         pipe.zadd(keys.QUARANTINE_INDEX, {item_id: time.time()})
@@ -46,7 +56,7 @@ async def put(client: redis.asyncio.Redis, source: str, reason: str, content_typ
 def list_items(client: redis.Redis, limit: int = 100) -> list[Quarantined]:
     items = []
     for raw_id in client.zrevrange(keys.QUARANTINE_INDEX, 0, limit - 1):
-        item_id = raw_id.decode()
+        item_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
         fields = client.hgetall(keys.quarantined(item_id))
         if fields:
             items.append(Quarantined.from_hash(item_id, fields))

@@ -50,7 +50,9 @@ async def _accept(request: Request, source: Source, event: Event, content_type: 
         created = await ingest.submit(client, event, content_type, body, source.secrets())
     except RedisError as error:
         return _unavailable(error)
-    structlog.contextvars.bind_contextvars(event_id=event.id, type=event.type, outcome="accepted" if created else "duplicate")
+    structlog.contextvars.bind_contextvars(
+        event_id=event.id, type=event.type, outcome="accepted" if created else "duplicate"
+    )
     if created:
         return JSONResponse({"id": event.id}, status_code=202)
     return JSONResponse({"id": event.id, "duplicate": True}, status_code=200)
@@ -125,4 +127,3 @@ async def readyz(request: Request) -> Response:
     except RedisError as error:
         return JSONResponse({"status": "unavailable", "redis": type(error).__name__}, status_code=503)
     return JSONResponse({"status": "ok", "redis": "ok"})
-

@@ -18,7 +18,6 @@ from workers.exceptions import DeliveryError
 
 DELIVER = "workers.jobs.deliver"
 DELIVERY_TIMEOUT = 180
-DEFAULT_RETRY_INTERVALS = [10, 60, 300, 1800, 7200, 21600]
 ATTEMPTS_KEPT = 200
 
 log = structlog.get_logger("workhooks.worker")
@@ -45,7 +44,9 @@ def delivery_job_id(event_id: str, sink: str) -> str:
 
 def _enqueue_deliveries(connection: redis.Redis, pipe: Any, event: Event, sink_names: list[str]) -> None:
     queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    sinks = settings.config().sinks
     for name in sink_names:
+        intervals = sinks[name].retry_intervals
         job = queue.create_job(
             DELIVER,
             args=(event.id, name),
@@ -54,7 +55,7 @@ def _enqueue_deliveries(connection: redis.Redis, pipe: Any, event: Event, sink_n
             timeout=DELIVERY_TIMEOUT,
             result_ttl=3600,
             failure_ttl=365 * 24 * 3600,
-            retry=Retry(max=len(DEFAULT_RETRY_INTERVALS), interval=DEFAULT_RETRY_INTERVALS),
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         )
         queue.enqueue_job(job, pipeline=pipe)
 

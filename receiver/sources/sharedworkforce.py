@@ -70,7 +70,9 @@ def _load_xml(body: bytes) -> dict[str, Any]:
     try:
         root = fromstring(body, forbid_dtd=True)
     except DefusedXmlException as exc:
-        raise ParseError(f"XML refused: {type(exc).__name__} (DTDs, entities and external references are not accepted)") from None
+        raise ParseError(
+            f"XML refused: {type(exc).__name__} (DTDs, entities and external references are not accepted)"
+        ) from None
     except (XMLParseError, ValueError, UnicodeDecodeError) as exc:
         raise ParseError(f"body is not well-formed XML: {exc}") from None
     value = _from_xml(root)
@@ -104,7 +106,7 @@ def _task(document: dict[str, Any]) -> dict[str, Any]:
         return task
     if task is None and ("responses" in document or "id" in document):
         return document  # bare task, as the Ruby client allowed "for backwards compatibility"
-    raise ParseError("no task in the body (expected {\"task\": {...}} or a bare task)")
+    raise ParseError('no task in the body (expected {"task": {...}} or a bare task)')
 
 
 def api_key(document: dict[str, Any]) -> str | None:
@@ -145,7 +147,11 @@ def to_callback(document: dict[str, Any]) -> Callback:
     title = task.get("title", task.get("name"))
     responses = _responses(task)
     identity = sorted(
-        json.dumps({field: response.get(field) for field in RESPONSE_FIELDS if field != "new_image_url"}, sort_keys=True, default=str)
+        json.dumps(
+            {field: response.get(field) for field in RESPONSE_FIELDS if field != "new_image_url"},
+            sort_keys=True,
+            default=str,
+        )
         for response in responses
     )
     return Callback(

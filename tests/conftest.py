@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.servers import CaptureServer
+from workhooks import embedded
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded.EmbeddedRedis]:
+    """A private redis-server on a unix socket for the whole session; never the machine's own."""
+    server = embedded.start(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: embedded.EmbeddedRedis) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield redis_server.url
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def rdb(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def sink_server() -> Iterator[CaptureServer]:
+    server = CaptureServer().start()
+    yield server
+    server.stop()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixture_bytes(platform: str, name: str) -> bytes:
+    return (FIXTURES / platform / name).read_bytes()

@@ -1,0 +1,189 @@
+"""The receiver's answers, through the real app and a real Redis (the session's private server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import structlog
+from starlette.testclient import TestClient
+
+from receiver import keys
+from receiver.app import create_app
+from receiver.config import parse_config
+from tests.conftest import fixture_bytes
+
+TOKEN = "wordy-token-0123456789abcdef"
+KEY = "acdc30b2-14c5-46ee-ba35-11d50edc65ec"
+VENDOR_JSON = "application/vnd.com.sharedworkforce.text+json"
+WORDY_URL = f"/hooks/wordy-main/{TOKEN}"
+
+CONFIG = parse_config(
+    f"""
+sources:
+  wordy-main: {{platform: wordy, token: {TOKEN}}}
+  swf: {{platform: sharedworkforce, api_key: {KEY}}}
+sinks:
+  console: {{type: log}}
+routes:
+  - to: [console]
+receiver:
+  max_body_bytes: 4096
+""",
+    {},
+)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(CONFIG, redis_url)) as test_client:
+        yield test_client
+
+
+def post(
+    client: TestClient, url: str, body: bytes, content_type: str | None = "application/json", **headers: str
+) -> Any:
+    if content_type:
+        headers["content-type"] = content_type
+    with structlog.testing.capture_logs() as logs:
+        response = client.post(url, content=body, headers=headers)
+    requests = [line for line in logs if line["event"] == "request"]
+    assert len(requests) == 1, logs
+    response.log = requests[0]
+    return response
+
+
+def queued(rdb: redis.Redis) -> list[bytes]:
+    return list(rdb.lrange(f"rq:queue:{keys.EVENTS_QUEUE}", 0, -1))
+
+
+def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: redis.Redis) -> None:
+    response = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
+    assert response.status_code == 202
+    event_id = response.json()["id"]
+    assert queued(rdb) == [event_id.encode()]
+    assert rdb.exists(keys.event(event_id), keys.raw(event_id), f"rq:job:{event_id}") == 3
+    assert response.log["outcome"] == "accepted"
+    assert response.log["route"] == "/hooks/{source}/{token}"
+    assert TOKEN not in str(response.log)
+
+
+def test_the_same_callback_twice_is_a_duplicate_queued_once(client: TestClient, rdb: redis.Redis) -> None:
+    first = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
+    again = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.form"), "application/x-www-form-urlencoded")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == {"id": first.json()["id"], "duplicate": True}
+    assert len(queued(rdb)) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "headers", "status", "reason"),
+    [
+        ("/hooks/nope/" + TOKEN, b"{}", {}, 404, "unknown source"),
+        ("/hooks/swf/" + TOKEN, b"{}", {}, 404, "unknown source"),
+        ("/hooks/wordy-main", b"{}", {}, 404, "unknown source"),
+        ("/hooks/wordy-main/wrong-token-0123456789", b"{}", {}, 401, "bad token"),
+        (WORDY_URL, b"<job/>", {"content-type": "text/xml"}, 415, "JSON or form"),
+        (WORDY_URL, b"{" + b" " * 5000 + b"}", {}, 413, "size limit"),
+        ("/hooks/swf", b"{}", {"x-api-key": "wrong"}, 401, "bad X-API-Key"),
+        ("/hooks/swf", b"{}", {"x-api-key": "cl\u00e9".encode()}, 401, "bad X-API-Key"),
+        ("/hooks/swf", b'{"task": {"id": 1, "responses": [{"answer": "a"}]}}', {}, 401, "no API key"),
+        ("/hooks/swf", b'{"api_key": "nope", "task": {"id": 1}}', {}, 401, "bad api_key"),
+        ("/hooks/swf", b"{not json", {}, 401, "no X-API-Key and the body cannot be read"),
+        ("/hooks/swf", b"a=b", {"content-type": "text/plain", "x-api-key": KEY}, 415, "JSON or XML"),
+    ],
+)
+def test_refusals_answer_their_code_log_why_and_queue_nothing(
+    client: TestClient, rdb: redis.Redis, url: str, body: bytes, headers: dict[str, str], status: int, reason: str
+) -> None:
+    headers = {"content-type": "application/json", **headers}
+    with structlog.testing.capture_logs() as logs:
+        response = client.post(url, content=body, headers=headers)
+    assert response.status_code == status
+    line = next(line for line in logs if line["event"] == "request")
+    assert reason in line["reason"]
+    if status != 413:
+        assert reason in response.json()["error"]
+    assert queued(rdb) == []
+    assert rdb.zcard(keys.QUARANTINE_INDEX) == 0
+
+
+def test_body_limit_holds_for_chunked_bodies_without_content_length(client: TestClient, rdb: redis.Redis) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = client.post(WORDY_URL, content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert queued(rdb) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "headers"),
+    [
+        (fixture_bytes("sharedworkforce", "callback.json"), VENDOR_JSON, {"x-api-key": KEY}),
+        (fixture_bytes("sharedworkforce", "callback.json"), "application/json", {}),
+        (fixture_bytes("sharedworkforce", "ruby_client_bare.json"), "application/json", {}),
+        (fixture_bytes("sharedworkforce", "callback.xml"), "application/vnd.com.sharedworkforce.text+xml", {}),
+        (fixture_bytes("sharedworkforce", "callback.xml"), "application/xml", {"x-api-key": KEY}),
+    ],
+)
+def test_shared_workforce_variants_are_accepted(
+    client: TestClient, rdb: redis.Redis, body: bytes, content_type: str, headers: dict[str, str]
+) -> None:
+    response = post(client, "/hooks/swf", body, content_type, **headers)
+    assert response.status_code == 202, response.text
+    event_id = response.json()["id"]
+    stored = rdb.get(keys.event(event_id))
+    raw = rdb.hget(keys.raw(event_id), "body")
+    assert stored is not None and raw is not None
+    assert KEY.encode() not in stored and KEY.encode() not in raw
+    assert b"[REDACTED]" in raw
+
+
+def test_unparseable_authenticated_body_is_quarantined_redacted(client: TestClient, rdb: redis.Redis) -> None:
+    body = fixture_bytes("sharedworkforce", "docs_callback.txt")
+    response = post(client, "/hooks/swf", body, VENDOR_JSON, **{"x-api-key": KEY})
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]
+    item_id = response.json()["quarantine_id"]
+    assert response.log["quarantine_id"] == item_id
+    stored = rdb.hgetall(keys.quarantined(item_id))
+    assert stored[b"source"] == b"swf"
+    assert KEY.encode() not in stored[b"body"]
+    assert stored[b"body"] == body.replace(KEY.encode(), b"[REDACTED]")
+    assert queued(rdb) == []
+
+
+def test_wordy_unknown_status_is_quarantined(client: TestClient, rdb: redis.Redis) -> None:
+    response = post(client, WORDY_URL, b'{"status": ["aer", "xyz"], "job_id": 5}')
+    assert response.status_code == 400
+    assert rdb.zcard(keys.QUARANTINE_INDEX) == 1
+
+
+def test_xml_attacks_are_400_and_never_read_files(client: TestClient, rdb: redis.Redis) -> None:
+    for name in ("xxe.xml", "billion_laughs.xml"):
+        response = post(
+            client, "/hooks/swf", fixture_bytes("sharedworkforce", name), "application/xml", **{"x-api-key": KEY}
+        )
+        assert response.status_code == 400
+        assert "XML refused" in response.json()["error"]
+    assert b"root:" not in b"".join(v for k in rdb.keys("*") if rdb.type(k) == b"hash" for v in rdb.hvals(k))
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "redis": "ok"}
+
+
+def test_redis_unreachable_answers_503_with_retry_after(tmp_path: Any) -> None:
+    dead = f"unix://{tmp_path}/no-redis.sock"
+    with TestClient(create_app(CONFIG, dead)) as client:
+        response = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.log["outcome"] == "unavailable"
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200

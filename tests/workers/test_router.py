@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from receiver.config import parse_config
+from receiver.events import Event
+from workers.router import sinks_for
+
+CONFIG = parse_config(
+    """
+sources:
+  wordy-main: {platform: wordy, token: aaaaaaaaaaaaaaaaaaaa}
+  swf: {platform: sharedworkforce, api_key: k}
+sinks:
+  a: {type: log}
+  b: {type: log}
+  c: {type: log}
+routes:
+  - match: {source: wordy-main}
+    to: [a]
+  - match: {type: "sharedworkforce.*"}
+    to: [b, a]
+  - match: {phase: awaiting_client, data.status: [acr, acp]}
+    to: [c]
+  - match: {subject: "task/9*", data.callback_params.project: alpha}
+    to: [c, b]
+""",
+    {},
+)
+
+
+def event(source: str, type: str, subject: str, data: dict[str, object], phase: str | None = None) -> Event:
+    return Event("evt_1", source, type, subject, "2026-01-01T00:00:00Z", data, phase)  # type: ignore[arg-type]
+
+
+def test_source_match() -> None:
+    assert sinks_for(CONFIG, event("wordy-main", "wordy.job.message_added", "job/1", {})) == ["a"]
+
+
+def test_fan_out_names_each_sink_once_in_route_order() -> None:
+    assert sinks_for(CONFIG, event("swf", "sharedworkforce.task.responses_received", "task/1", {})) == ["b", "a"]
+    wordy_awaiting = event("wordy-main", "wordy.job.status_changed", "job/1", {"status": "acr"}, "awaiting_client")
+    assert sinks_for(CONFIG, wordy_awaiting) == ["a", "c"]
+
+
+def test_all_keys_must_hold() -> None:
+    in_progress = event("wordy-main", "wordy.job.status_changed", "job/1", {"status": "acr"}, "in_progress")
+    assert sinks_for(CONFIG, in_progress) == ["a"]
+
+
+def test_nested_data_fields_and_subject_globs() -> None:
+    task = event("swf", "sharedworkforce.task.responses_received", "task/91", {"callback_params": {"project": "alpha"}})
+    assert sinks_for(CONFIG, task) == ["b", "a", "c"]
+    other = event("swf", "sharedworkforce.task.responses_received", "task/1", {"callback_params": {"project": "alpha"}})
+    assert sinks_for(CONFIG, other) == ["b", "a"]
+
+
+def test_numbers_match_their_text() -> None:
+    config = parse_config("sinks: {a: {type: log}}\nroutes:\n  - match: {data.job_id: '123'}\n    to: [a]\n", {})
+    assert sinks_for(config, event("s", "t", "x", {"job_id": 123})) == ["a"]
+    assert sinks_for(config, event("s", "t", "x", {"job_id": 124})) == []

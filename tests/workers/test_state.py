@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import itertools
+
+from receiver.events import Event
+from receiver.sources import sharedworkforce, wordy
+from workers.state import State, apply, phase_of
+
+
+def status(previous: str, new: str, job: int = 123) -> Event:
+    body = f'{{"status": ["{previous}", "{new}"], "job_id": {job}}}'.encode()
+    return Event.from_callback("wordy-main", wordy.parse(body, "application/json"))
+
+
+def run(events: list[Event]) -> State:
+    state: State | None = None
+    for event in events:
+        state = apply(state, event)
+    assert state is not None
+    return state
+
+
+LIFE = [status("awc", "acp"), status("acp", "aer"), status("aer", "acr"), status("acr", "c")]
+
+
+def test_in_order_walks_the_lifecycle() -> None:
+    state = run(LIFE)
+    assert state["status"] == "c"
+    assert [(h["from"], h["to"], h["applied"]) for h in state["history"]] == [
+        ("awc", "acp", True),
+        ("acp", "aer", True),
+        ("aer", "acr", True),
+        ("acr", "c", True),
+    ]
+
+
+def test_any_arrival_order_ends_in_the_same_status() -> None:
+    for order in itertools.permutations(LIFE):
+        assert run(list(order))["status"] == "c", order
+
+
+def test_a_late_status_never_moves_the_job_backwards() -> None:
+    state = run([status("aer", "acr"), status("acp", "aer")])
+    assert state["status"] == "acr"
+    assert state["history"][-1] == {**state["history"][-1], "from": "acp", "to": "aer", "applied": False}
+
+
+def test_rejected_edit_goes_back_to_the_editor() -> None:
+    state = run([status("acp", "aer"), status("aer", "acr"), status("acr", "aer")])
+    assert state["status"] == "aer"
+
+
+def test_the_same_event_twice_changes_nothing() -> None:
+    once = run([LIFE[0], LIFE[1]])
+    twice = run([LIFE[0], LIFE[1], LIFE[1], LIFE[0]])
+    assert once == twice
+
+
+def test_messages_are_kept_and_take_the_jobs_phase() -> None:
+    message = Event.from_callback("wordy-main", wordy.parse(b'{"username": "E", "message": "hi", "job_id": 123}', None))
+    state = run([LIFE[0], LIFE[1], message])
+    assert state["messages"] == [{"event_id": message.id, "author": "E", "message": "hi", "at": message.time}]
+    assert phase_of(state, message) == "in_progress"
+    assert phase_of(run([LIFE[0], message]), message) == "awaiting_client"
+
+
+def test_task_responses_accumulate_without_duplicates() -> None:
+    first = Event.from_callback(
+        "swf",
+        sharedworkforce.parse(b'{"task": {"id": 5, "title": "T", "responses": [{"answer": "a", "id": "1"}]}}', None),
+    )
+    more = Event.from_callback(
+        "swf",
+        sharedworkforce.parse(
+            b'{"task": {"id": 5, "responses": [{"answer": "a", "id": "1"}, {"answer": "b", "id": "2"}]}}', None
+        ),
+    )
+    state = run([first, more])
+    assert state["responses"] == [{"answer": "a", "id": "1"}, {"answer": "b", "id": "2"}]
+    assert state["title"] == "T"

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio
+
+from receiver import keys, quarantine
+from workhooks.cli import main
+
+TOKEN = "cli-wordy-token-0123456789"
+CONFIG = f"""
+sources:
+  wordy-main: {{platform: wordy, token: {TOKEN}}}
+  swf: {{platform: sharedworkforce, api_key: "${{SWF_KEY}}"}}
+sinks:
+  erp: {{type: webhook, url: "http://127.0.0.1:9/x", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}}
+  console: {{type: log}}
+routes:
+  - match: {{source: wordy-main, phase: awaiting_client}}
+    to: [erp]
+  - to: [console]
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Path:
+    path = tmp_path / "workhooks.yaml"
+    path.write_text(CONFIG)
+    monkeypatch.setenv("WORKHOOKS_CONFIG", str(path))
+    monkeypatch.setenv("SWF_KEY", "swf-key-123")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    return path
+
+
+def test_check_prints_callback_urls_sinks_and_routes(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "POST /hooks/wordy-main/<token>" in out
+    assert "POST /hooks/swf" in out
+    assert "http://127.0.0.1:9/x  (signed)" in out
+    assert "1. source=wordy-main phase=awaiting_client -> erp" in out
+    assert "2. (every event) -> console" in out
+    assert TOKEN not in out and "swf-key-123" not in out and "whsec_" not in out
+
+
+def test_check_reports_errors_with_key_paths(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SWF_KEY")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(config)])
+    assert exit_info.value.code == 2
+    assert "sources.swf.api_key: environment variable SWF_KEY is not set" in capsys.readouterr().err
+
+
+def _quarantine(redis_url: str, source: str, body: bytes, content_type: str = "application/json") -> str:
+    async def put() -> str:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return await quarantine.put(client, source, "test", content_type, body)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(put())
+
+
+def test_quarantine_list_show_and_replay_once_the_body_parses(
+    config: Path, redis_url: str, rdb: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    still_bad = _quarantine(redis_url, "wordy-main", b'{"status": ["aer", "xyz"], "job_id": 5}')
+    now_good = _quarantine(redis_url, "wordy-main", b'{"status": ["aer", "acr"], "job_id": 5}')
+    assert main(["quarantine", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert still_bad in listing and now_good in listing and "2 quarantined" in listing
+    assert main(["quarantine", "show", now_good]) == 0
+    assert '"job_id": 5' in capsys.readouterr().out
+
+    assert main(["quarantine", "replay"]) == 1  # one still fails
+    out = capsys.readouterr().out
+    assert f"{still_bad}: still cannot be parsed: unknown Wordy status 'xyz'" in out
+    assert f"{now_good}: queued as evt_" in out
+    assert rdb.llen(f"rq:queue:{keys.EVENTS_QUEUE}") == 1
+    assert [item.id for item in quarantine.list_items(rdb)] == [still_bad]
