@@ -8,12 +8,12 @@ accepted callback is never stored without being queued, nor queued twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio
 from rq import Queue, Retry
+from rq.utils import now
 
 from receiver import keys
 from receiver.events import Event
@@ -56,7 +56,7 @@ class Ingest:
             failure_ttl=FAILURE_TTL,
             retry=PROCESS_RETRY,
         )
-        job.enqueued_at = datetime.now(UTC).replace(tzinfo=None)
+        job.enqueued_at = now()  # what Queue.enqueue_job would set
         flat: list[Any] = []
         for field, value in job.to_dict().items():
             flat += [field, value]
