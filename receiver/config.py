@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -94,12 +95,23 @@ class _Sink(_Model):
     )  # seconds before each retry; an empty list means one attempt
 
 
-class WebhookSink(_Sink):
+class _HTTPSink(_Sink):
+    allow_private: bool = False  # opt in to loopback/private/link-local destinations
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+
+def _url_with_scheme(value: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
+    parsed = urlsplit(value.get_secret_value())
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(f"must be a {' or '.join(schemes)} URL with a host")
+    return value
+
+
+class WebhookSink(_HTTPSink):
     type: Literal["webhook"]
     url: AnyHttpUrl
     secret: SecretStr | None = None
-    allow_private: bool = False
-    timeout: float = Field(default=10.0, gt=0, le=120)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # values may be credentials
 
     @field_validator("secret")
     @classmethod
@@ -109,12 +121,49 @@ class WebhookSink(_Sink):
         return value
 
 
+class SlackSink(_HTTPSink):
+    """A Slack incoming-webhook URL; the URL itself is the credential."""
+
+    type: Literal["slack"]
+    url: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("https", "http"))
+
+
+class EmailSink(_Sink):
+    """SMTP: smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465 (TLS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["email"]
+    url: SecretStr
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("smtp", "smtps"))
+
+
+class AppriseSink(_Sink):
+    """Any Apprise URL (Teams, Discord, Telegram, PagerDuty, ...); it usually holds a token."""
+
+    type: Literal["apprise"]
+    url: SecretStr
+
+
 class LogSink(_Sink):
     type: Literal["log"]
     path: Path | None = None
 
 
-Sink = Annotated[WebhookSink | LogSink, Field(discriminator="type")]
+Sink = Annotated[WebhookSink | SlackSink | EmailSink | AppriseSink | LogSink, Field(discriminator="type")]
+HUMAN_SINK_TYPES = ("slack", "email", "apprise")
 
 
 class Match(_Model):
@@ -143,9 +192,33 @@ class Match(_Model):
         return plain
 
 
+class Template(_Model):
+    """Sandboxed Jinja2 for the title/body of human-facing sinks; unset parts use the defaults."""
+
+    title: str | None = None
+    body: str | None = None
+
+    @field_validator("title", "body")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            from jinja2 import TemplateSyntaxError
+            from jinja2.sandbox import SandboxedEnvironment
+
+            try:
+                SandboxedEnvironment().parse(value)
+            except TemplateSyntaxError as error:
+                raise ValueError(f"template error on line {error.lineno}: {error.message}") from None
+        return value
+
+
 class Route(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     match: Match = Field(default_factory=Match)
     to: list[Name] = Field(min_length=1)
+    continue_: bool = Field(default=True, alias="continue")  # false: stop at this route when it matches
+    template: Template | None = None
 
 
 class ReceiverSettings(_Model):
@@ -176,8 +249,15 @@ class Config(_Model):
         """Every credential in the config, for redaction."""
         found = [secret for source in self.sources.values() for secret in source.secrets()]
         for sink in self.sinks.values():
-            if isinstance(sink, WebhookSink) and sink.secret is not None:
-                found.append(sink.secret.get_secret_value())
+            if isinstance(sink, WebhookSink):
+                found += [value.get_secret_value() for value in sink.headers.values()]
+                if sink.secret is not None:
+                    found.append(sink.secret.get_secret_value())
+            elif isinstance(sink, (SlackSink, AppriseSink, EmailSink)):
+                found.append(sink.url.get_secret_value())
+                password = urlsplit(sink.url.get_secret_value()).password
+                if password:
+                    found.append(password)
         return found
 
 

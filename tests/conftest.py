@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.servers import CaptureServer
+from tests.servers import CaptureServer, Service, SmtpServer
 from workhooks import embedded
 
 
@@ -46,3 +46,24 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def fixture_bytes(platform: str, name: str) -> bytes:
     return (FIXTURES / platform / name).read_bytes()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start(tmp_path: Path, redis_url: str) -> Iterator[Callable[[str], Service]]:
+    """Start our real processes on a config; stopped after the test."""
+    services: list[Service] = []
+
+    def starter(config: str) -> Service:
+        services.append(Service(tmp_path, redis_url, config, name=f"svc{len(services)}"))
+        return services[-1]
+
+    yield starter
+    for service in services:
+        service.stop()

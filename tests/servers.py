@@ -42,7 +42,9 @@ class CaptureServer:
     """Records every POST; answers ``status`` (a callable may decide per request)."""
 
     status: int | Callable[[Captured], int] = 200
-    requests: list[Captured] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer (e.g. Retry-After)
+    requests: list[Captured] = field(default_factory=list)  # the ones answered 2xx
+    answered: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, status) of every request
     server: ThreadingHTTPServer | None = None
 
     def start(self, port: int = 0) -> CaptureServer:
@@ -53,9 +55,14 @@ class CaptureServer:
                 length = int(self.headers.get("content-length", 0))
                 request = Captured(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
                 status = capture.status(request) if callable(capture.status) else capture.status
+                capture.answered.append((time.monotonic(), status))
                 if 200 <= status < 300:
                     capture.requests.append(request)
                 self.send_response(status)
+                for name, value in capture.headers.items():
+                    self.send_header(name, value)
+                if 300 <= status < 400:
+                    self.send_header("location", "http://127.0.0.1:9/elsewhere")
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -130,3 +137,89 @@ def wait_http(url: str, timeout: float = 20) -> None:
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives; refuses rcpt 'nobody@...'."""
+
+    messages: list[Any] = field(default_factory=list)
+    controller: Any = None
+
+    def start(self) -> SmtpServer:
+        from email import message_from_bytes, policy
+
+        from aiosmtpd.controller import Controller
+
+        server = self
+
+        class Handler:
+            async def handle_RCPT(self, smtp: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+                if address.startswith("nobody@"):
+                    return "550 5.1.1 no such user"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
+                mail = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+                server.messages.append((envelope, mail))
+                return "250 Message accepted"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.controller.port}"
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.messages)
+
+
+# Credentials the end-to-end configs use; tests search every output for them.
+TOKEN = "e2e-wordy-token-0123456789"
+KEY = "e2e-swf-key-5d41402abc4b2a76"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class Service:
+    """`workhooks serve` and `workhooks worker` as real processes on one config and one Redis."""
+
+    def __init__(self, tmp_path: Path, redis_url: str, config: str, name: str = "svc") -> None:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(config)
+        self.config_path = path
+        self.port = free_port()
+        self.env = process_env(redis_url, path, PORT=str(self.port), HOST="127.0.0.1")
+        self.web = Process(["serve"], self.env, tmp_path / f"{name}-web.log")
+        self.worker = Process(["worker"], self.env, tmp_path / f"{name}-worker.log")
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_http(self.base + "/healthz")
+
+    def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str) -> httpx.Response:
+        return httpx.post(self.base + path, content=body, headers={"content-type": content_type, **headers}, timeout=10)
+
+    def wordy(self, body: bytes, content_type: str = "application/json") -> httpx.Response:
+        return self.post(f"/hooks/wordy-main/{TOKEN}", body, content_type)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the `workhooks` CLI against this service's Redis and config."""
+        return subprocess.run(
+            [str(BIN / "workhooks"), *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+
+    def logs(self) -> str:
+        return self.web.output() + self.worker.output()
+
+    def stop(self) -> None:
+        self.web.stop()
+        self.worker.stop()

@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import fixture_bytes
-from tests.servers import Captured, CaptureServer, Process, free_port, process_env, wait_http
+from tests.servers import KEY, SECRET, TOKEN, Captured, CaptureServer, Service
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "e2e-wordy-token-0123456789"
-KEY = "e2e-swf-key-5d41402abc4b2a76"
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VENDOR_JSON = "application/vnd.com.sharedworkforce.text+json"
 SECRETS = [TOKEN, KEY, SECRET, SECRET.removeprefix("whsec_")]
 
@@ -46,44 +42,6 @@ routes:
     to: [erp]
 {extra_routes}
 """
-
-
-class Service:
-    def __init__(self, tmp_path: Path, redis_url: str, config: str) -> None:
-        path = tmp_path / "workhooks.yaml"
-        path.write_text(config)
-        self.port = free_port()
-        env = process_env(redis_url, path, PORT=str(self.port), HOST="127.0.0.1")
-        self.web = Process(["serve"], env, tmp_path / "web.log")
-        self.worker = Process(["worker"], env, tmp_path / "worker.log")
-        self.base = f"http://127.0.0.1:{self.port}"
-        wait_http(self.base + "/healthz")
-
-    def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str) -> httpx.Response:
-        return httpx.post(self.base + path, content=body, headers={"content-type": content_type, **headers}, timeout=10)
-
-    def wordy(self, body: bytes, content_type: str = "application/json") -> httpx.Response:
-        return self.post(f"/hooks/wordy-main/{TOKEN}", body, content_type)
-
-    def logs(self) -> str:
-        return self.web.output() + self.worker.output()
-
-    def stop(self) -> None:
-        self.web.stop()
-        self.worker.stop()
-
-
-@pytest.fixture
-def start(tmp_path: Path, redis_url: str) -> Iterator[Callable[[str], Service]]:
-    services: list[Service] = []
-
-    def starter(config: str) -> Service:
-        services.append(Service(tmp_path, redis_url, config))
-        return services[-1]
-
-    yield starter
-    for service in services:
-        service.stop()
 
 
 def verified(request: Captured) -> dict[str, object]:

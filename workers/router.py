@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from receiver.config import Config, Match
+from receiver.config import Config, Match, Template
 from receiver.events import Event
 
 _MISSING = object()
@@ -24,25 +25,65 @@ def _equal(actual: Any, wanted: Any) -> bool:
 
 
 def matches(match: Match, event: Event) -> bool:
-    if match.source is not None and event.source not in match.source:
-        return False
-    if match.type is not None and not any(fnmatchcase(event.type, pattern) for pattern in match.type):
-        return False
-    if match.subject is not None and not any(fnmatchcase(event.subject, pattern) for pattern in match.subject):
-        return False
-    if match.phase is not None and event.phase not in match.phase:
-        return False
-    for path, wanted in match.data.items():
-        actual = _field(event.data, path)
-        if actual is _MISSING or not any(_equal(actual, value) for value in wanted):
-            return False
-    return True
+    return not _failures(match, event, first_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    sink: str
+    route: int  # index of the first matching route that names the sink: its template applies
+    template: Template | None
+
+
+def plan(config: Config, event: Event) -> list[Target]:
+    """Every sink of every matching route, each once, in route order; `continue: false` stops there."""
+    chosen: dict[str, Target] = {}
+    for index, route in enumerate(config.routes):
+        if not matches(route.match, event):
+            continue
+        for sink in route.to:
+            chosen.setdefault(sink, Target(sink, index, route.template))
+        if not route.continue_:
+            break
+    return list(chosen.values())
 
 
 def sinks_for(config: Config, event: Event) -> list[str]:
-    """Every sink of every matching route, each once, in the order the routes name them."""
-    chosen: dict[str, None] = {}
-    for route in config.routes:
-        if matches(route.match, event):
-            chosen.update(dict.fromkeys(route.to))
-    return list(chosen)
+    return [target.sink for target in plan(config, event)]
+
+
+def explain(config: Config, event: Event) -> list[str]:
+    """Why each route did or did not match one event, for `workhooks route`."""
+    lines = []
+    stopped = False
+    for index, route in enumerate(config.routes, 1):
+        if stopped:
+            lines.append(f"route {index}: not reached (an earlier route has continue: false)")
+            continue
+        failed = _failures(route.match, event)
+        if failed:
+            lines.append(f"route {index}: no match: " + "; ".join(failed))
+        else:
+            lines.append(f"route {index}: match -> {', '.join(route.to)}")
+            stopped = not route.continue_
+    return lines
+
+
+def _failures(match: Match, event: Event, first_only: bool = False) -> list[str]:
+    failed: list[str] = []
+    for key, allowed, actual in (
+        ("source", match.source, event.source),
+        ("type", match.type, event.type),
+        ("subject", match.subject, event.subject),
+        ("phase", match.phase, event.phase),
+    ):
+        if allowed is not None and not any(fnmatchcase(str(actual), str(pattern)) for pattern in allowed):
+            failed.append(f"{key} is {actual!r}, wanted {' or '.join(map(repr, allowed))}")
+            if first_only:
+                return failed
+    for path, wanted in match.data.items():
+        actual = _field(event.data, path)
+        if actual is _MISSING or not any(_equal(actual, value) for value in wanted):
+            shown = "missing" if actual is _MISSING else repr(actual)
+            failed.append(f"data.{path} is {shown}, wanted {' or '.join(map(repr, wanted))}")
+    return failed

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
-from receiver.config import Config, SharedWorkforceSource, WebhookSink, WordySource, config_path, load_config
+from receiver.config import (
+    Config,
+    EmailSink,
+    LogSink,
+    Match,
+    SharedWorkforceSource,
+    Sink,
+    WebhookSink,
+    WordySource,
+    config_path,
+    load_config,
+)
+from receiver.events import Event
 from receiver.exceptions import ConfigError
 from receiver.keys import DELIVERIES_QUEUE, EVENTS_QUEUE
+from receiver.sources import PLATFORMS
 
 DEFAULT_PORT = 8000
 WORKER_MAINTENANCE_INTERVAL = 60
@@ -34,6 +52,44 @@ def _load(path: str | None) -> Config:
         raise SystemExit(2) from None
 
 
+def _where(sink: Sink) -> str:
+    """Where a sink delivers, without its secrets (Slack and Apprise URLs are credentials)."""
+    if isinstance(sink, WebhookSink):
+        return f"{sink.url}{'  (signed)' if sink.secret else ''}"
+    if isinstance(sink, LogSink):
+        return str(sink.path or "stdout")
+    url = urlsplit(sink.url.get_secret_value())
+    if isinstance(sink, EmailSink):
+        return f"{url.scheme}://{url.hostname}:{url.port or ''} -> {', '.join(sink.to)}"
+    return f"{url.scheme}://{url.hostname or ''}/… (URL hidden)"
+
+
+def reach(config: Config) -> list[str]:
+    """Which sinks each event type of each source would reach; routes with other conditions say so."""
+    lines = ["event types reach:"]
+    for name, source in config.sources.items():
+        for kind in PLATFORMS[source.platform].EVENT_TYPES:
+            sample = Event("evt_sample", name, kind, "", "")
+            reached: list[str] = []
+            for route in config.routes:
+                if not _matches_source_and_type(route.match, sample):
+                    continue
+                extra = route.match.model_dump(exclude_none=True, include={"subject", "phase"})
+                extra |= {f"data.{key}": value for key, value in route.match.data.items()}
+                condition = " if " + " ".join(f"{k}={','.join(map(str, v))}" for k, v in extra.items()) if extra else ""
+                reached += [f"{sink}{condition}" for sink in route.to if sink not in reached]
+                if not route.continue_ and not extra:
+                    break
+            lines.append(f"  {name:<20} {kind:<42} -> {', '.join(reached) or '(nothing)'}")
+    return lines
+
+
+def _matches_source_and_type(match: Match, event: Event) -> bool:
+    return (match.source is None or event.source in match.source) and (
+        match.type is None or any(fnmatchcase(event.type, pattern) for pattern in match.type)
+    )
+
+
 def describe(config: Config, base_url: str = "") -> list[str]:
     lines = ["sources:"]
     for name, source in config.sources.items():
@@ -43,11 +99,7 @@ def describe(config: Config, base_url: str = "") -> list[str]:
             lines.append(f"  {name:<20} sharedworkforce  POST {base_url}/hooks/{name}   (X-API-Key or api_key)")
     lines.append("sinks:")
     for name, sink in config.sinks.items():
-        if isinstance(sink, WebhookSink):
-            where = f"{sink.url}{'  (signed)' if sink.secret else ''}"
-        else:
-            where = str(sink.path or "stdout")
-        lines.append(f"  {name:<20} {sink.type:<16} {where}")
+        lines.append(f"  {name:<20} {sink.type:<16} {_where(sink)}")
     lines.append("routes:")
     for index, route in enumerate(config.routes, 1):
         conditions = [
@@ -55,8 +107,9 @@ def describe(config: Config, base_url: str = "") -> list[str]:
             for key, value in route.match.model_dump(exclude_none=True, exclude={"data"}).items()
         ]
         conditions += [f"data.{key}={','.join(map(str, value))}" for key, value in route.match.data.items()]
-        lines.append(f"  {index}. {' '.join(conditions) or '(every event)'} -> {', '.join(route.to)}")
-    return lines
+        stop = "  (continue: false)" if not route.continue_ else ""
+        lines.append(f"  {index}. {' '.join(conditions) or '(every event)'} -> {', '.join(route.to)}{stop}")
+    return lines + reach(config)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -189,6 +242,104 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def parse_since(value: str) -> float:
+    """'90s', '30m', '6h', '2d' ago, or an ISO 8601 time, as a Unix timestamp."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value and value[-1] in units and value[:-1].isdigit():
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: use 30m, 6h, 2d or an ISO 8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from workers import delivery
+
+    connection = redis.Redis.from_url(_redis_url())
+    items = delivery.list_deliveries(connection, args.failed, args.sink, args.since or 0, args.limit)
+    for item in items:
+        error = f"  {item.last_status_code or ''} {item.last_error}".rstrip() if item.last_error else ""
+        print(f"{item.id}  {item.status:<9} {item.attempts:>2} attempts  {item.updated_at}{error}")
+    print(f"{len(items)} {'dead' if args.failed else ''} deliveries".replace("  ", " "))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from workers import delivery
+
+    connection = redis.Redis.from_url(_redis_url())
+    if args.delivery_id:
+        outcome = delivery.replay(connection, args.delivery_id)
+        print(f"{args.delivery_id}: {outcome}")
+        return 0 if outcome == "queued" else 1
+    if not args.failed:
+        print("workhooks: name a DELIVERY_ID, or --failed", file=sys.stderr)
+        return 2
+    items = delivery.list_deliveries(connection, True, args.sink, args.since or 0, limit=1_000_000)
+    queued = 0
+    for index, item in enumerate(items, 1):
+        queued += delivery.replay(connection, item.id) == "queued"
+        if index % 500 == 0 or index == len(items):
+            print(f"replayed {index}/{len(items)}", file=sys.stderr)
+    print(f"{queued} dead deliveries queued again")
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from receiver import keys
+    from workers import delivery, state
+
+    connection = redis.Redis.from_url(_redis_url())
+    raw = connection.get(keys.event(args.event_id))
+    if raw is None:
+        print(f"workhooks: no event {args.event_id} (unknown or expired)", file=sys.stderr)
+        return 1
+    event = Event.from_json(raw)
+    print(json.dumps(event.to_cloudevent(), indent=2, ensure_ascii=False))
+    current = state.load(connection, event.source, event.subject)
+    if current is not None:
+        shown = {key: value for key, value in current.items() if key != "events"}
+        print(f"\nstate of {event.subject}:\n" + json.dumps(shown, indent=2, ensure_ascii=False))
+    items = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in _load(None).sinks]
+    print("\ndeliveries:")
+    for item in filter(None, items):
+        print(f"  {item.sink:<20} {item.status:<9} {item.attempts} attempts  {item.last_error}".rstrip())
+    print("attempts:")
+    for attempt in delivery.attempts(connection, event.id):
+        detail = f"{attempt.get('status_code') or ''} {attempt.get('error') or ''}".strip()
+        print(
+            f"  {attempt['at']}  {attempt['sink']:<20} #{attempt['attempt']} {attempt['outcome']:<9} "
+            f"{attempt['duration_ms']:>8} ms  {detail}".rstrip()
+        )
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from receiver.config import HUMAN_SINK_TYPES
+    from workers import messages, router
+    from workers.exceptions import DeliveryError
+
+    config = _load(None)
+    try:
+        event = Event.from_json(Path(args.event).read_bytes())
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        print(f"workhooks: {args.event}: not a CloudEvent JSON file ({error})", file=sys.stderr)
+        return 2
+    print(f"event {event.type} {event.subject} from {event.source} (phase {event.phase})")
+    print("\n".join(router.explain(config, event)))
+    targets = router.plan(config, event)
+    print(f"sinks: {', '.join(target.sink for target in targets) or '(none)'}")
+    for target in targets:
+        if config.sinks[target.sink].type in HUMAN_SINK_TYPES:
+            try:
+                print(f"  {target.sink}: {messages.render(event, target.template).title}")
+            except DeliveryError as error:
+                print(f"  {target.sink}: cannot render: {error}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workhooks", description="Callback receiver and event router for work platforms."
@@ -213,6 +364,29 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run everything: embedded Redis unless REDIS_URL is set, then the Procfile")
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
     up.set_defaults(func=cmd_up)
+
+    deliveries = commands.add_parser("deliveries", help="deliveries (event x sink) and their status")
+    deliveries.add_argument("--failed", action="store_true", help="only dead letters (out of attempts, or refused)")
+    deliveries.add_argument("--sink", help="only this sink")
+    deliveries.add_argument("--since", type=parse_since, help="30m, 6h, 2d or an ISO time")
+    deliveries.add_argument("--limit", type=int, default=100)
+    deliveries.set_defaults(func=cmd_deliveries)
+
+    replay = commands.add_parser("replay", help="send dead deliveries again")
+    replay.add_argument("delivery_id", nargs="?", help="an id from 'workhooks deliveries'")
+    replay.add_argument("--failed", action="store_true", help="every dead delivery (filtered by --sink/--since)")
+    replay.add_argument("--sink")
+    replay.add_argument("--since", type=parse_since)
+    replay.set_defaults(func=cmd_replay)
+
+    events = commands.add_parser("events", help="look at events")
+    events.add_argument("action", choices=["show"])
+    events.add_argument("event_id")
+    events.set_defaults(func=cmd_events)
+
+    route = commands.add_parser("route", help="explain which routes and sinks one sample event reaches")
+    route.add_argument("--event", required=True, help="a CloudEvent JSON file")
+    route.set_defaults(func=cmd_route)
 
     quarantined = commands.add_parser("quarantine", help="bodies that authenticated but could not be parsed")
     quarantined.add_argument("action", choices=["list", "show", "replay"])

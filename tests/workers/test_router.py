@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from receiver.config import parse_config
 from receiver.events import Event
+from workers import router
 from workers.router import sinks_for
 
 CONFIG = parse_config(
@@ -57,3 +58,37 @@ def test_numbers_match_their_text() -> None:
     config = parse_config("sinks: {a: {type: log}}\nroutes:\n  - match: {data.job_id: '123'}\n    to: [a]\n", {})
     assert sinks_for(config, event("s", "t", "x", {"job_id": 123})) == ["a"]
     assert sinks_for(config, event("s", "t", "x", {"job_id": 124})) == []
+
+
+def test_continue_false_stops_and_templates_come_from_the_first_route_naming_the_sink() -> None:
+    config = parse_config(
+        """
+sinks: {a: {type: log}, b: {type: log}, c: {type: log}}
+routes:
+  - match: {type: "wordy.*"}
+    to: [a]
+    template: {title: first}
+  - match: {phase: awaiting_client}
+    to: [a, b]
+    continue: false
+    template: {title: second}
+  - to: [c]
+""",
+        {},
+    )
+    awaiting = event("w", "wordy.job.status_changed", "job/1", {}, "awaiting_client")
+    plan = router.plan(config, awaiting)
+    assert [(t.sink, t.route, t.template.title if t.template else None) for t in plan] == [
+        ("a", 0, "first"),
+        ("b", 1, "second"),
+    ]
+    assert sinks_for(config, event("w", "wordy.job.status_changed", "job/1", {}, "in_progress")) == ["a", "c"]
+    assert router.explain(config, awaiting) == [
+        "route 1: match -> a",
+        "route 2: match -> a, b",
+        "route 3: not reached (an earlier route has continue: false)",
+    ]
+    assert router.explain(config, event("s", "sharedworkforce.x", "task/1", {}, "completed"))[:2] == [
+        "route 1: no match: type is 'sharedworkforce.x', wanted 'wordy.*'",
+        "route 2: no match: phase is 'completed', wanted 'awaiting_client'",
+    ]

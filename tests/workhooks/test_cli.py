@@ -18,9 +18,14 @@ sources:
 sinks:
   erp: {{type: webhook, url: "http://127.0.0.1:9/x", secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}}
   console: {{type: log}}
+  team: {{type: slack, url: "https://hooks.slack.com/services/T000/B000/slacksecret123"}}
 routes:
   - match: {{source: wordy-main, phase: awaiting_client}}
     to: [erp]
+  - match: {{type: "wordy.*"}}
+    to: [team]
+    template: {{title: "Job {{{{ data.job_id }}}} needs you"}}
+    continue: false
   - to: [console]
 """
 
@@ -42,8 +47,34 @@ def test_check_prints_callback_urls_sinks_and_routes(config: Path, capsys: pytes
     assert "POST /hooks/swf" in out
     assert "http://127.0.0.1:9/x  (signed)" in out
     assert "1. source=wordy-main phase=awaiting_client -> erp" in out
-    assert "2. (every event) -> console" in out
-    assert TOKEN not in out and "swf-key-123" not in out and "whsec_" not in out
+    assert "2. type=wordy.* -> team  (continue: false)" in out
+    assert "3. (every event) -> console" in out
+    assert "team                 slack            https://hooks.slack.com/… (URL hidden)" in out
+    assert (
+        "wordy-main           wordy.job.status_changed                   -> erp if phase=awaiting_client, team" in out
+    )
+    assert "swf                  sharedworkforce.task.responses_received    -> console" in out
+    for secret in (TOKEN, "swf-key-123", "whsec_", "slacksecret123"):
+        assert secret not in out
+
+
+def test_route_explains_one_sample_event(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = tmp_path / "event.json"
+    sample.write_text(
+        '{"specversion": "1.0", "id": "evt_1", "source": "/sources/wordy-main", "type": "wordy.job.status_changed",'
+        ' "subject": "job/9", "time": "2026-01-01T00:00:00Z", "phase": "in_progress",'
+        ' "data": {"job_id": 9, "previous_status": "acp", "previous_status_label": "awaiting customer payment",'
+        ' "status": "aer", "status_label": "awaiting editor response"}}'
+    )
+    assert main(["route", "--event", str(sample)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "event wordy.job.status_changed job/9 from wordy-main (phase in_progress)",
+        "route 1: no match: phase is 'in_progress', wanted 'awaiting_client'",
+        "route 2: match -> team",
+        "route 3: not reached (an earlier route has continue: false)",
+        "sinks: team",
+        "  team: Job 9 needs you",
+    ]
 
 
 def test_check_reports_errors_with_key_paths(

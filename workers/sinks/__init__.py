@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from receiver.config import Template
 from receiver.events import Event
-from workers.sinks import log, webhook
+from workers.sinks import apprise, email, log, slack, webhook
 
 
 class Sink(Protocol):
-    def send(self, event: Event) -> None:
+    def send(self, event: Event, template: Template | None = None) -> None:
         """Deliver one event; raise DeliveryError when this attempt failed."""
 
 
 SINK_TYPES: dict[str, Callable[[Any], Sink]] = {
     "log": log.LogSink,
     "webhook": webhook.WebhookSink,
+    "slack": slack.SlackSink,
+    "email": email.EmailSink,
+    "apprise": apprise.AppriseSink,
 }
 
 

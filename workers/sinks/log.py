@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from receiver.config import LogSink as LogSettings
+from receiver.config import Template
 from receiver.events import Event
 
 
@@ -12,7 +13,7 @@ class LogSink:
     def __init__(self, settings: LogSettings) -> None:
         self.path = settings.path
 
-    def send(self, event: Event) -> None:
+    def send(self, event: Event, template: Template | None = None) -> None:
         line = event.to_json() + "\n"
         if self.path is None:
             sys.stdout.write(line)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
+from receiver.config import Template
 from receiver.config import WebhookSink as WebhookSettings
 from receiver.events import Event
-from workers.exceptions import DeliveryError
+from workers.sinks.http import GuardedClient, check_response
 
 CONTENT_TYPE = "application/cloudevents+json"
 USER_AGENT = "workhooks/0.1"
@@ -19,11 +19,13 @@ class WebhookSink:
     def __init__(self, settings: WebhookSettings) -> None:
         self.url = str(settings.url)
         self.signer = Webhook(settings.secret.get_secret_value()) if settings.secret else None
-        self.client = httpx.Client(timeout=settings.timeout, follow_redirects=False)
+        self.extra = {name: value.get_secret_value() for name, value in settings.headers.items()}
+        self.client = GuardedClient(settings.timeout, settings.allow_private)
 
     def headers(self, event: Event, body: str) -> dict[str, str]:
         now = datetime.now(UTC)
         headers = {
+            **self.extra,
             "content-type": CONTENT_TYPE,
             "user-agent": USER_AGENT,
             "webhook-id": event.id,  # lets receivers dedupe a redelivery
@@ -33,11 +35,6 @@ class WebhookSink:
             headers["webhook-signature"] = self.signer.sign(event.id, now, body)
         return headers
 
-    def send(self, event: Event) -> None:
+    def send(self, event: Event, template: Template | None = None) -> None:
         body = event.to_json()
-        try:
-            response = self.client.post(self.url, content=body.encode(), headers=self.headers(event, body))
-        except httpx.HTTPError as error:
-            raise DeliveryError(f"{type(error).__name__}: {error}") from None
-        if not 200 <= response.status_code < 300:
-            raise DeliveryError(f"answered {response.status_code}", response.status_code)
+        check_response(self.client.post(self.url, body.encode(), self.headers(event, body)))

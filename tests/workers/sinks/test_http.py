@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import ipaddress
+
+import httpx
+import pytest
+
+from workers.exceptions import DeliveryError
+from workers.sinks.http import GuardedClient, check_response, is_public, retry_after
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "::1", "fd00::1",
+     "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1", "100.64.0.1"],
+)  # fmt: skip
+def test_non_public_addresses(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700:4700::1111", "8.8.8.8"])
+def test_public_addresses(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+def test_guard_refuses_private_destinations_before_connecting() -> None:
+    client = GuardedClient(timeout=1, allow_private=False)
+    for url in ["http://127.0.0.1:9/x", "http://localhost:9/x", "http://[::1]:9/x", "http://169.254.169.254/latest"]:
+        with pytest.raises(DeliveryError, match="non-public address") as error:
+            client.post(url, b"{}", {})
+        assert error.value.permanent
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after("7") == 7.0
+    assert retry_after(None) is None
+    assert retry_after("soon") is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
+    assert retry_after("99999999") == 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent", "wait"),
+    [(400, True, None), (401, True, None), (404, True, None), (410, True, None), (302, True, None),
+     (408, False, None), (409, False, None), (429, False, 3.0), (500, False, None), (503, False, 3.0)],
+)  # fmt: skip
+def test_status_classification(code: int, permanent: bool, wait: float | None) -> None:
+    with pytest.raises(DeliveryError) as error:
+        check_response(httpx.Response(code, headers={"retry-after": "3"}))
+    assert (error.value.status_code, error.value.permanent, error.value.retry_after) == (code, permanent, wait)
+
+
+def test_2xx_passes() -> None:
+    check_response(httpx.Response(204))

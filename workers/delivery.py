@@ -1,0 +1,247 @@
+"""One delivery = one event to one sink: attempts, retries with jitter, dead letters, replay.
+
+Retries are scheduled here rather than by RQ's fixed ``Retry`` so that a destination's
+Retry-After is honoured, a permanent refusal goes straight to dead letters, and every
+attempt is recorded with its time, status code, error and duration.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+import structlog
+from rq import Queue
+from rq.utils import now
+
+from receiver import keys
+from receiver.events import Event, utc_now
+from workers import router, settings
+from workers.exceptions import DeliveryError
+
+DELIVER = "workers.jobs.deliver"
+DELIVERY_TIMEOUT = 180
+JITTER = 0.2  # each retry waits its interval ±20%
+ATTEMPTS_KEPT = 200
+DELIVERIES_INDEX = keys.PREFIX + "deliveries"
+DEAD_INDEX = keys.PREFIX + "dead"
+
+PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
+
+log = structlog.get_logger("workhooks.worker")
+
+
+def delivery_id(event_id: str, sink: str) -> str:
+    return f"{event_id}-{sink}"
+
+
+def delivery_key(item_id: str) -> str:
+    return f"{keys.PREFIX}delivery:{item_id}"
+
+
+def attempts_key(event_id: str) -> str:
+    return f"{keys.PREFIX}attempts:{event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    event_id: str
+    sink: str
+    status: str
+    attempts: int
+    created_at: str
+    updated_at: str
+    last_error: str
+    last_status_code: str
+    next_attempt_at: str
+
+    @classmethod
+    def from_hash(cls, item_id: str, fields: dict[Any, Any]) -> Delivery:
+        def text(name: str) -> str:
+            value = fields.get(name.encode(), b"")
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        return cls(
+            item_id,
+            text("event_id"),
+            text("sink"),
+            text("status"),
+            int(text("attempts") or 0),
+            text("created_at"),
+            text("updated_at"),
+            text("last_error"),
+            text("last_status_code"),
+            text("next_attempt_at"),
+        )
+
+
+def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
+    item_id = delivery_id(event_id, sink)
+    return queue.create_job(
+        DELIVER,
+        args=(event_id, sink, attempt),
+        job_id=f"{item_id}-{attempt}-{secrets.token_hex(3)}",
+        description=f"deliver {item_id} attempt {attempt}",
+        timeout=DELIVERY_TIMEOUT,
+        result_ttl=600,
+        failure_ttl=365 * 24 * 3600,
+    )
+
+
+def open_deliveries(connection: redis.Redis, pipe: Any, event: Event, sinks: Iterable[str]) -> None:
+    """Inside the processing transaction: one pending delivery and its first attempt per sink."""
+    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    stamp = utc_now()
+    for sink in sinks:
+        item_id = delivery_id(event.id, sink)
+        pipe.hset(
+            delivery_key(item_id),
+            mapping={"event_id": event.id, "sink": sink, "status": PENDING, "attempts": 0, "created_at": stamp,
+                     "updated_at": stamp},
+        )  # fmt: skip
+        pipe.expire(delivery_key(item_id), keys.EVENT_TTL)
+        pipe.zadd(DELIVERIES_INDEX, {item_id: time.time()})
+        queue.enqueue_job(_job(queue, event.id, sink, 1), pipeline=pipe)
+
+
+def backoff(intervals: list[int], attempt: int, retry_after: float | None) -> float | None:
+    """Seconds before attempt ``attempt + 1``, or None when the schedule is used up."""
+    if attempt > len(intervals):
+        return None
+    if retry_after is not None:
+        return max(retry_after, 1.0)
+    base = intervals[attempt - 1]
+    return base * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def _template(event: Event, sink: str) -> Any:
+    for target in router.plan(settings.config(), event):
+        if target.sink == sink:
+            return target.template
+    return None
+
+
+def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt: int) -> str:
+    item_id = delivery_id(event_id, sink_name)
+    key = delivery_key(item_id)
+    status = connection.hget(key, "status")
+    if status == DELIVERED.encode():
+        log.info("delivery_skipped", reason="already delivered")
+        return DELIVERED
+    raw = connection.get(keys.event(event_id))
+    sink = settings.sink(sink_name)
+    if raw is None or sink is None:
+        reason = "event expired or deleted" if raw is None else "sink no longer configured"
+        connection.hset(key, mapping={"status": DROPPED, "last_error": reason, "updated_at": utc_now()})
+        log.warning("delivery_dropped", reason=reason)
+        return DROPPED
+    event = Event.from_json(raw)
+    started = time.perf_counter()
+    error: DeliveryError | None = None
+    try:
+        sink.send(event, _template(event, sink_name))
+    except DeliveryError as failure:
+        error = failure
+    except Exception as failure:  # a bug or an unexpected library error: record it, retry like any failure
+        log.exception("sink_raised", sink_type=type(sink).__name__)
+        error = DeliveryError(f"{type(failure).__name__}: {failure}")
+    duration = round((time.perf_counter() - started) * 1000, 2)
+
+    record: dict[str, Any] = {"sink": sink_name, "attempt": attempt, "at": utc_now(), "duration_ms": duration}
+    fields: dict[Any, Any] = {"updated_at": record["at"]}
+    delay: float | None = None
+    if error is None:
+        outcome = DELIVERED
+        record |= {"outcome": DELIVERED, "status_code": None, "error": None}
+        fields |= {"status": DELIVERED, "last_error": "", "last_status_code": "", "next_attempt_at": ""}
+    else:
+        intervals = settings.config().sinks[sink_name].retry_intervals
+        delay = None if error.permanent else backoff(intervals, attempt, error.retry_after)
+        outcome = DEAD if delay is None else PENDING
+        record |= {
+            "outcome": "failed",
+            "status_code": error.status_code,
+            "error": str(error),
+            "permanent": error.permanent,
+        }
+        fields |= {"status": outcome, "last_error": str(error), "last_status_code": error.status_code or ""}
+        fields["next_attempt_at"] = "" if delay is None else (now() + timedelta(seconds=delay)).isoformat()
+
+    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.rpush(attempts_key(event_id), json.dumps(record))
+        pipe.ltrim(attempts_key(event_id), -ATTEMPTS_KEPT, -1)
+        pipe.expire(attempts_key(event_id), keys.EVENT_TTL)
+        pipe.hset(key, mapping=fields)
+        pipe.hincrby(key, "attempts", 1)
+        if outcome == DEAD:
+            pipe.zadd(DEAD_INDEX, {item_id: time.time()})
+        elif delay is not None:
+            queue.schedule_job(_job(queue, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe)
+        pipe.execute()
+    log.info(
+        "delivery_attempt",
+        type=event.type,
+        attempt=attempt,
+        outcome=record["outcome"],
+        status_code=record["status_code"],
+        error=record["error"],
+        duration_ms=duration,
+        next_attempt_in_s=None if delay is None else round(delay, 1),
+        dead=outcome == DEAD,
+    )
+    return outcome
+
+
+def get(connection: redis.Redis, item_id: str) -> Delivery | None:
+    fields = connection.hgetall(delivery_key(item_id))
+    return Delivery.from_hash(item_id, fields) if fields else None
+
+
+def list_deliveries(
+    connection: redis.Redis, failed: bool = False, sink: str | None = None, since: float = 0, limit: int = 100
+) -> list[Delivery]:
+    index = DEAD_INDEX if failed else DELIVERIES_INDEX
+    found: list[Delivery] = []
+    for raw_id in connection.zrevrangebyscore(index, "+inf", since):
+        item_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+        item = get(connection, item_id)
+        if item is None:
+            connection.zrem(index, item_id)  # expired
+            continue
+        if sink is None or item.sink == sink:
+            found.append(item)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def replay(connection: redis.Redis, item_id: str) -> str:
+    """Send a dead (or dropped) delivery again, with a fresh retry schedule."""
+    item = get(connection, item_id)
+    if item is None:
+        return "not found"
+    if item.status == DELIVERED:
+        return "already delivered"
+    if item.status == PENDING:
+        return "already pending"
+    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.multi()  # explicit: RQ's enqueue_job calls multi() itself otherwise, after our commands
+        pipe.hset(delivery_key(item_id), mapping={"status": PENDING, "updated_at": utc_now(), "next_attempt_at": ""})
+        pipe.zrem(DEAD_INDEX, item_id)
+        queue.enqueue_job(_job(queue, item.event_id, item.sink, 1), pipeline=pipe)
+        pipe.execute()
+    return "queued"
+
+
+def attempts(connection: redis.Redis, event_id: str) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in connection.lrange(attempts_key(event_id), 0, -1)]

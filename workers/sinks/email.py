@@ -1,0 +1,87 @@
+"""Mail over SMTP: plain text and HTML parts, a subject that says what happened.
+
+``smtp://user:password@host:port`` upgrades with STARTTLS when the server offers it;
+``smtps://`` speaks TLS from the start. 5xx answers are permanent, 4xx and network errors retry.
+"""
+
+from __future__ import annotations
+
+import html
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import unquote, urlsplit
+
+from receiver.config import EmailSink as EmailSettings
+from receiver.config import Template
+from receiver.events import Event
+from workers.exceptions import DeliveryError
+from workers.messages import Message, render
+
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+def build(event: Event, message: Message, sender: str, recipients: list[str]) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = message.title
+    mail["From"] = sender
+    mail["To"] = ", ".join(recipients)
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(idstring=event.id, domain="workhooks")
+    mail["X-Workhooks-Event-Id"] = event.id
+    link = f"\n\n{message.link}" if message.link else ""
+    mail.set_content(f"{message.body}{link}\n\n-- \n{message.platform} · {event.subject} · {event.type}\n")
+    paragraphs = "".join(f"<p>{html.escape(part)}</p>" for part in message.body.split("\n") if part.strip())
+    button = f'<p><a href="{html.escape(message.link)}">Open</a></p>' if message.link else ""
+    mail.add_alternative(
+        f"<html><body><h2>{html.escape(message.title)}</h2>{paragraphs}{button}"
+        f'<p style="color:#888">{html.escape(message.platform)} · {html.escape(event.subject)} · '
+        f"{html.escape(event.type)}</p></body></html>",
+        subtype="html",
+    )
+    return mail
+
+
+class EmailSink:
+    def __init__(self, settings: EmailSettings) -> None:
+        url = urlsplit(settings.url.get_secret_value())
+        self.tls = url.scheme == "smtps"
+        self.host = url.hostname or ""
+        self.port = url.port or DEFAULT_PORTS[url.scheme]
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else ""
+        self.sender = settings.from_
+        self.recipients = list(settings.to)
+        self.timeout = settings.timeout
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.tls:
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        smtp.ehlo()
+        if smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        return smtp
+
+    def send(self, event: Event, template: Template | None = None) -> None:
+        mail = build(event, render(event, template), self.sender, self.recipients)
+        try:
+            with self._connect() as smtp:
+                if self.username:
+                    smtp.login(self.username, self.password)
+                smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as error:
+            codes = [code for code, _ in error.recipients.values()]
+            raise DeliveryError(f"recipients refused ({codes})", min(codes), permanent=min(codes) >= 500) from None
+        except smtplib.SMTPAuthenticationError as error:
+            raise DeliveryError(
+                f"authentication refused ({error.smtp_code})", error.smtp_code, permanent=True
+            ) from None
+        except smtplib.SMTPResponseException as error:
+            code = error.smtp_code
+            raise DeliveryError(f"SMTP server answered {code}", code, permanent=code >= 500) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"SMTP: {type(error).__name__}: {error}") from None
