@@ -1,0 +1,40 @@
+"""The README's configuration examples are valid configuration."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from receiver.config import parse_config
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
+VARIABLE = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def environment(text: str) -> dict[str, str]:
+    values = {
+        "ERP_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+    }
+    return {name: values.get(name, "x" * 24) for name in VARIABLE.findall(text)}
+
+
+def test_the_readme_has_an_example_for_every_sink_type() -> None:
+    types = {match for block in BLOCKS for match in re.findall(r"type: (\w+)", block)}
+    assert {"log", "webhook", "slack", "email", "apprise"} <= types
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.startswith("sources:")])
+def test_full_config_examples_parse(block: str) -> None:
+    parse_config(block, environment(block))
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if re.match(r"[\w-]+:\s*(\{type|\n\s+type:)", b)])
+def test_sink_examples_parse(block: str) -> None:
+    text = "sinks:\n" + textwrap.indent(block, "  ")
+    config = parse_config(text, environment(text))
+    assert config.sinks
