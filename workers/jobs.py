@@ -24,6 +24,7 @@ def _connection() -> redis.Redis:
 
 def process_event(event_id: str) -> list[str]:
     """Apply the event to its job/task state, then open one delivery per matching sink."""
+    structlog.contextvars.clear_contextvars()  # one worker thread runs job after job
     structlog.contextvars.bind_contextvars(event_id=event_id)
     connection = _connection()
     raw = connection.get(keys.event(event_id))
@@ -53,5 +54,6 @@ def process_event(event_id: str) -> list[str]:
 
 def deliver(event_id: str, sink_name: str, attempt: int = 1) -> str:
     """One attempt to deliver one event to one sink; failures are scheduled again or dead-lettered."""
+    structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(event_id=event_id, sink=sink_name)
     return delivery.deliver(_connection(), event_id, sink_name, attempt)
