@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -13,8 +14,10 @@ from starlette.routing import Route
 
 from receiver import routes
 from receiver.config import Config, load_config
-from receiver.ingest import Ingest
+from receiver.intake import Intake
 from receiver.logs import RequestLog, configure_logging
+from receiver.ratelimit import FailureLimiter
+from receiver.spool import Spool
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_POOL_SIZE = 64
@@ -27,7 +30,7 @@ def redis_url() -> str:
 def connect(url: str) -> redis.asyncio.Redis:
     """A bounded pool that waits for a free connection instead of failing under bursts."""
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_POOL_SIZE, timeout=5, socket_timeout=5, socket_connect_timeout=2
+        url, max_connections=REDIS_POOL_SIZE, timeout=5, socket_timeout=2, socket_connect_timeout=2
     )
     return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
@@ -36,13 +39,20 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     config = config if config is not None else load_config()
     limit = config.receiver.max_body_bytes
+    limits = config.receiver.failure_limit
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.redis = connect(url or redis_url())
+        app.state.intake = Intake(app.state.redis, Spool(config.receiver.spool_dir))
+        drainer = asyncio.create_task(app.state.intake.run_drainer())
         try:
             yield
         finally:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+            app.state.intake.spool.close()
             await app.state.redis.aclose()
 
     app = Starlette(
@@ -52,9 +62,11 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(FailureLimiter, burst=limits.burst, per_minute=limits.per_minute),
+        ],
         lifespan=lifespan,
     )
     app.state.config = config
-    app.state.ingest = Ingest()
     return app

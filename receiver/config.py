@@ -46,41 +46,67 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _one_or_more(single: SecretStr | None, many: list[SecretStr], names: str) -> None:
+    if single is None and not many:
+        raise ValueError(f"set {names}")
+
+
 class WordySource(_Model):
-    """Wordy calls ``POST /hooks/<name>/<token>``: the token in the path is the credential."""
+    """Wordy calls ``POST /hooks/<name>/<token>``: the token in the path is the credential.
+
+    ``tokens`` lists several at once, to rotate without downtime: add the new one, move
+    Wordy's callback_url over, then remove the old one.
+    """
 
     platform: Literal["wordy"]
-    token: SecretStr
+    token: SecretStr | None = None
+    tokens: list[SecretStr] = Field(default_factory=list)
 
-    @field_validator("token")
+    @field_validator("token", "tokens")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
-            raise ValueError(
-                f"must be at least {MIN_TOKEN_LENGTH} characters "
-                '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
-            )
+    def _long_enough(cls, value: SecretStr | list[SecretStr] | None) -> SecretStr | list[SecretStr] | None:
+        for item in value if isinstance(value, list) else [value] if value else []:
+            if len(item.get_secret_value()) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"must be at least {MIN_TOKEN_LENGTH} characters "
+                    '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
+                )
         return value
 
+    @model_validator(mode="after")
+    def _has_one(self) -> WordySource:
+        _one_or_more(self.token, self.tokens, "token (or tokens: [...] while rotating)")
+        return self
+
     def secrets(self) -> list[str]:
-        return [self.token.get_secret_value()]
+        return [item.get_secret_value() for item in ([self.token] if self.token else []) + self.tokens]
 
 
 class SharedWorkforceSource(_Model):
-    """Shared Workforce calls ``POST /hooks/<name>`` with ``X-API-Key`` and/or a body ``api_key``."""
+    """Shared Workforce calls ``POST /hooks/<name>`` with ``X-API-Key`` and/or a body ``api_key``.
+
+    ``api_keys`` lists several at once, to rotate the key without downtime.
+    """
 
     platform: Literal["sharedworkforce"]
-    api_key: SecretStr
+    api_key: SecretStr | None = None
+    api_keys: list[SecretStr] = Field(default_factory=list)
 
-    @field_validator("api_key")
+    @field_validator("api_key", "api_keys")
     @classmethod
-    def _not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
+    def _not_empty(cls, value: SecretStr | list[SecretStr] | None) -> SecretStr | list[SecretStr] | None:
+        for item in value if isinstance(value, list) else [value] if value else []:
+            if not item.get_secret_value().strip():
+                raise ValueError("must not be empty")
         return value
 
+    @model_validator(mode="after")
+    def _has_one(self) -> SharedWorkforceSource:
+        _one_or_more(self.api_key, self.api_keys, "api_key (or api_keys: [...] while rotating)")
+        return self
+
     def secrets(self) -> list[str]:
-        return [self.api_key.get_secret_value()]
+        return [item.get_secret_value() for item in ([self.api_key] if self.api_key else []) + self.api_keys]
 
 
 Source = Annotated[WordySource | SharedWorkforceSource, Field(discriminator="platform")]
@@ -221,8 +247,17 @@ class Route(_Model):
     template: Template | None = None
 
 
+class FailureLimit(_Model):
+    """Per client IP: `burst` failed requests at once, refilled at `per_minute`; 0 turns it off."""
+
+    burst: int = Field(default=20, ge=1)
+    per_minute: float = Field(default=60.0, ge=0)
+
+
 class ReceiverSettings(_Model):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=64 * 1024 * 1024)
+    spool_dir: Path = Path("var/spool")  # where callbacks wait, fsync'd, while Redis is unreachable
+    failure_limit: FailureLimit = Field(default_factory=FailureLimit)
 
 
 class Config(_Model):

@@ -7,7 +7,10 @@ accepted callback is never stored without being queued, nor queued twice.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -19,7 +22,7 @@ from receiver import keys
 from receiver.events import Event
 from receiver.redact import redact
 
-PROCESS_TIMEOUT = 60
+PROCESS_TIMEOUT = 20
 PROCESS_RETRY = Retry(max=6, interval=[5, 15, 60, 300, 900, 3600])
 RESULT_TTL = 3600
 FAILURE_TTL = 365 * 24 * 3600
@@ -37,13 +40,50 @@ return 1
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An accepted callback, redacted, ready for Redis (or for the spool while Redis is away)."""
+
+    event_id: str
+    event_json: bytes
+    content_type: str
+    body: bytes
+    received_at: str
+
+    def to_line(self) -> bytes:
+        record = {
+            "id": self.event_id,
+            "event": self.event_json.decode(),
+            "content_type": self.content_type,
+            "body": base64.b64encode(self.body).decode(),
+            "received_at": self.received_at,
+        }
+        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Prepared:
+        record = json.loads(line)
+        return cls(
+            record["id"],
+            record["event"].encode(),
+            record["content_type"],
+            base64.b64decode(record["body"]),
+            record["received_at"],
+        )
+
+
+def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()) -> Prepared:
+    secrets = list(secrets)
+    stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
+    return Prepared(event.id, stored, content_type, redact(body, secrets), event.time)
+
+
 class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
 
     def __init__(self, queue_name: str = keys.EVENTS_QUEUE) -> None:
         # RQ builds the job hash; this queue is never used to talk to Redis.
         self._queue = Queue(queue_name, connection=redis.Redis())
-        self._script_sha: str | None = None
 
     def _job_fields(self, event_id: str) -> list[Any]:
         job = self._queue.create_job(
@@ -62,31 +102,23 @@ class Ingest:
             flat += [field, value]
         return flat
 
-    def _call(
-        self, event: Event, content_type: str, body: bytes, secrets: Iterable[str]
-    ) -> tuple[list[str], list[Any]]:
-        job_key = self._queue.job_class.key_for(event.id)
+    def _call(self, item: Prepared) -> tuple[list[str], list[Any]]:
+        job_key = self._queue.job_class.key_for(item.event_id)
         script_keys = [
-            keys.event(event.id),
-            keys.raw(event.id),
+            keys.event(item.event_id),
+            keys.raw(item.event_id),
             job_key,
             self._queue.key,
             self._queue.redis_queues_keys,
         ]
-        stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
-        args: list[Any] = [stored, keys.EVENT_TTL, content_type, redact(body, secrets), event.time, event.id]
-        return script_keys, args + self._job_fields(event.id)
+        args: list[Any] = [item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at]
+        return script_keys, [*args, item.event_id, *self._job_fields(item.event_id)]
 
-    async def submit(
-        self, client: redis.asyncio.Redis, event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()
-    ) -> bool:
+    async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
         """True when stored and queued now; False when the same event was already accepted."""
-        script_keys, args = self._call(event, content_type, body, secrets)
-        script = client.register_script(_STORE_AND_ENQUEUE)
-        return bool(await script(keys=script_keys, args=args))
+        script_keys, args = self._call(item)
+        return bool(await client.register_script(_STORE_AND_ENQUEUE)(keys=script_keys, args=args))
 
-    def submit_sync(
-        self, client: redis.Redis, event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()
-    ) -> bool:
-        script_keys, args = self._call(event, content_type, body, secrets)
+    def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
+        script_keys, args = self._call(item)
         return bool(client.register_script(_STORE_AND_ENQUEUE)(keys=script_keys, args=args))

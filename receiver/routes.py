@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
@@ -14,7 +15,8 @@ from receiver import auth, quarantine
 from receiver.config import SharedWorkforceSource, Source, WordySource
 from receiver.events import Event
 from receiver.exceptions import CallbackError, ParseError
-from receiver.ingest import Ingest
+from receiver.ingest import prepare
+from receiver.intake import Intake, UnavailableError
 from receiver.redact import redact
 from receiver.sources import sharedworkforce, wordy
 
@@ -28,7 +30,8 @@ def _reject(status: int, reason: str, **context: Any) -> JSONResponse:
 
 
 def _unavailable(error: Exception) -> JSONResponse:
-    structlog.contextvars.bind_contextvars(outcome="unavailable", reason=f"redis: {type(error).__name__}")
+    reason = f"redis: {type(error).__name__}" if isinstance(error, RedisError) else str(error)
+    structlog.contextvars.bind_contextvars(outcome="unavailable", reason=reason)
     return JSONResponse(
         {"error": "storage unavailable, retry later"}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}
     )
@@ -44,18 +47,15 @@ def _source(request: Request, kind: type) -> tuple[str, Any] | JSONResponse:
 
 
 async def _accept(request: Request, source: Source, event: Event, content_type: str, body: bytes) -> Response:
-    ingest: Ingest = request.app.state.ingest
-    client: redis.asyncio.Redis = request.app.state.redis
+    intake: Intake = request.app.state.intake
     try:
-        created = await ingest.submit(client, event, content_type, body, source.secrets())
-    except RedisError as error:
+        outcome = await intake.accept(prepare(event, content_type, body, source.secrets()))
+    except UnavailableError as error:
         return _unavailable(error)
-    structlog.contextvars.bind_contextvars(
-        event_id=event.id, type=event.type, outcome="accepted" if created else "duplicate"
-    )
-    if created:
-        return JSONResponse({"id": event.id}, status_code=202)
-    return JSONResponse({"id": event.id, "duplicate": True}, status_code=200)
+    structlog.contextvars.bind_contextvars(event_id=event.id, type=event.type, outcome=outcome)
+    if outcome == "duplicate":
+        return JSONResponse({"id": event.id, "duplicate": True}, status_code=200)
+    return JSONResponse({"id": event.id}, status_code=202)
 
 
 async def _quarantine(
@@ -122,8 +122,17 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready while callbacks can be taken durably: Redis answers, or the spool can be written."""
+    intake: Intake = request.app.state.intake
+    depth = await anyio.to_thread.run_sync(intake.spool.depth)
     try:
         await request.app.state.redis.ping()
     except RedisError as error:
-        return JSONResponse({"status": "unavailable", "redis": type(error).__name__}, status_code=503)
-    return JSONResponse({"status": "ok", "redis": "ok"})
+        writable = await anyio.to_thread.run_sync(intake.spool.writable)
+        body = {
+            "status": "degraded" if writable else "unavailable",
+            "redis": type(error).__name__,
+            "spool_depth": depth,
+        }
+        return JSONResponse(body, status_code=200 if writable else 503)
+    return JSONResponse({"status": "ok", "redis": "ok", "spool_depth": depth})

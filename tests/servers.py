@@ -44,6 +44,7 @@ class CaptureServer:
     status: int | Callable[[Captured], int] = 200
     headers: dict[str, str] = field(default_factory=dict)  # sent with every answer (e.g. Retry-After)
     requests: list[Captured] = field(default_factory=list)  # the ones answered 2xx
+    arrived: list[Captured] = field(default_factory=list)  # every request, as it arrives
     answered: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, status) of every request
     server: ThreadingHTTPServer | None = None
 
@@ -54,6 +55,7 @@ class CaptureServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 request = Captured(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                capture.arrived.append(request)
                 status = capture.status(request) if callable(capture.status) else capture.status
                 capture.answered.append((time.monotonic(), status))
                 if 200 <= status < 300:
@@ -194,16 +196,29 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 class Service:
     """`workhooks serve` and `workhooks worker` as real processes on one config and one Redis."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, config: str, name: str = "svc") -> None:
+    def __init__(
+        self, tmp_path: Path, redis_url: str, config: str, name: str = "svc", worker: bool = True, **env: str
+    ) -> None:
         path = tmp_path / f"{name}.yaml"
         path.write_text(config)
+        self.tmp_path, self.name = tmp_path, name
         self.config_path = path
         self.port = free_port()
-        self.env = process_env(redis_url, path, PORT=str(self.port), HOST="127.0.0.1")
+        self.env = process_env(redis_url, path, PORT=str(self.port), HOST="127.0.0.1", **env)
         self.web = Process(["serve"], self.env, tmp_path / f"{name}-web.log")
-        self.worker = Process(["worker"], self.env, tmp_path / f"{name}-worker.log")
+        self.workers: list[Process] = []
+        if worker:
+            self.start_worker()
         self.base = f"http://127.0.0.1:{self.port}"
         wait_http(self.base + "/healthz")
+
+    @property
+    def worker(self) -> Process:
+        return self.workers[-1]
+
+    def start_worker(self) -> Process:
+        self.workers.append(Process(["worker"], self.env, self.tmp_path / f"{self.name}-worker{len(self.workers)}.log"))
+        return self.workers[-1]
 
     def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str) -> httpx.Response:
         return httpx.post(self.base + path, content=body, headers={"content-type": content_type, **headers}, timeout=10)
@@ -218,8 +233,72 @@ class Service:
         )
 
     def logs(self) -> str:
-        return self.web.output() + self.worker.output()
+        return self.web.output() + "".join(worker.output() for worker in self.workers)
 
     def stop(self) -> None:
         self.web.stop()
-        self.worker.stop()
+        for worker in self.workers:
+            worker.stop()
+
+
+class RedisProxy:
+    """A TCP proxy to a Redis unix socket that a test can make drop or stall connections."""
+
+    def __init__(self, socket_path: str) -> None:
+        import asyncio
+
+        self.socket_path = socket_path
+        self.mode = "pass"  # pass | drop | stall
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._writers: set[Any] = set()
+        ready = threading.Event()
+        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
+        ready.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _run(self, ready: threading.Event) -> None:
+        import asyncio
+
+        async def pipe(reader: Any, writer: Any) -> None:
+            try:
+                while data := await reader.read(65536):
+                    while self.mode == "stall":
+                        await asyncio.sleep(0.05)
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.close()
+
+        async def handle(reader: Any, writer: Any) -> None:
+            if self.mode == "drop":
+                writer.close()
+                return
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_unix_connection(self.socket_path)
+            except OSError:
+                writer.close()
+                return
+            self._writers |= {writer, upstream_writer}
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+        async def main() -> None:
+            server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+            ready.set()
+            async with server:
+                await server.serve_forever()
+
+        self.loop.run_until_complete(main())
+
+    def set(self, mode: str) -> None:
+        """'drop' also cuts every open connection; 'stall' holds bytes in flight."""
+        self.mode = mode
+        if mode == "drop":
+            for writer in list(self._writers):
+                self.loop.call_soon_threadsafe(writer.close)
+            self._writers.clear()

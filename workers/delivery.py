@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 import structlog
-from rq import Queue
+from rq import Queue, Retry
 from rq.utils import now
 
 from receiver import keys
@@ -27,7 +27,9 @@ from workers import router, settings
 from workers.exceptions import DeliveryError
 
 DELIVER = "workers.jobs.deliver"
-DELIVERY_TIMEOUT = 180
+DELIVERY_TIMEOUT_MARGIN = 10  # the job's timeout: the sink's own timeout plus this
+DEFAULT_DELIVERY_TIMEOUT = 60
+CRASH_RETRY = Retry(max=3, interval=[1, 10, 60])  # only when a worker dies mid-job or Redis fails us
 JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
 DELIVERIES_INDEX = keys.PREFIX + "deliveries"
@@ -83,6 +85,13 @@ class Delivery:
         )
 
 
+def job_timeout(sink: str) -> int:
+    """Long enough for the sink's own timeout, so RQ never kills an attempt the sink would finish."""
+    configured = settings.config().sinks.get(sink)
+    own = getattr(configured, "timeout", None)
+    return int(own) + DELIVERY_TIMEOUT_MARGIN if own else DEFAULT_DELIVERY_TIMEOUT
+
+
 def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
     item_id = delivery_id(event_id, sink)
     return queue.create_job(
@@ -90,9 +99,10 @@ def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
         args=(event_id, sink, attempt),
         job_id=f"{item_id}-{attempt}-{secrets.token_hex(3)}",
         description=f"deliver {item_id} attempt {attempt}",
-        timeout=DELIVERY_TIMEOUT,
+        timeout=job_timeout(sink),
         result_ttl=600,
         failure_ttl=365 * 24 * 3600,
+        retry=CRASH_RETRY,
     )
 
 

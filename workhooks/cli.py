@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
+import structlog
 
 from receiver.config import (
     Config,
@@ -35,7 +36,7 @@ from receiver.keys import DELIVERIES_QUEUE, EVENTS_QUEUE
 from receiver.sources import PLATFORMS
 
 DEFAULT_PORT = 8000
-WORKER_MAINTENANCE_INTERVAL = 60
+MAX_RECONNECT_DELAY = 30.0
 
 
 def _redis_url() -> str:
@@ -137,21 +138,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from rq.worker import SimpleWorker
-
     from receiver.logs import configure_logging
+    from workers.worker import Worker, maintenance_interval
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     _load(None)
+    log = structlog.get_logger("workhooks.worker")
     connection = redis.Redis.from_url(_redis_url())
-    worker = SimpleWorker(
-        [EVENTS_QUEUE, DELIVERIES_QUEUE],
-        connection=connection,
-        maintenance_interval=WORKER_MAINTENANCE_INTERVAL,
-        log_job_description=False,
-    )
-    worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)
-    return 0
+    delay = 1.0
+    while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
+        try:
+            worker = Worker(
+                [EVENTS_QUEUE, DELIVERIES_QUEUE],
+                connection=connection,
+                maintenance_interval=maintenance_interval(),
+                log_job_description=False,
+            )
+            worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)
+            return 0  # stopped on purpose (SIGTERM, SIGINT) or, with --burst, the queues are empty
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            structlog.contextvars.clear_contextvars()
+            log.warning("worker_lost_redis", error=str(error)[:200], reconnect_in_s=delay)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # RQ's own handler belongs to the dead worker
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_RECONNECT_DELAY)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -198,7 +208,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from receiver import quarantine
     from receiver.events import Event
     from receiver.exceptions import CallbackError
-    from receiver.ingest import Ingest
+    from receiver.ingest import Ingest, prepare
     from receiver.sources import parser
 
     connection = redis.Redis.from_url(_redis_url())
@@ -236,7 +246,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             failures += 1
             continue
         event = Event.from_callback(found.source, callback)
-        created = ingest.submit_sync(connection, event, found.content_type, found.body, source.secrets())
+        created = ingest.submit_sync(connection, prepare(event, found.content_type, found.body, source.secrets()))
         quarantine.remove(connection, item_id)
         print(f"{item_id}: {'queued as' if created else 'already accepted as'} {event.id}")
     return 1 if failures else 0

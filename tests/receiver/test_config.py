@@ -80,3 +80,18 @@ def test_example_config_loads_without_any_environment() -> None:
     config = load_config(EXAMPLE_CONFIG_PATH, env={})
     assert set(config.sources) == {"wordy-main", "swf"}
     assert config.routes[0].to == ["console"]
+
+
+def test_several_current_credentials_for_rotation() -> None:
+    config = parse_config(
+        """
+sources:
+  w: {platform: wordy, tokens: [old-token-0123456789, new-token-0123456789]}
+  s: {platform: sharedworkforce, api_key: one, api_keys: [two]}
+""",
+        {},
+    )
+    assert config.sources["w"].secrets() == ["old-token-0123456789", "new-token-0123456789"]
+    assert config.sources["s"].secrets() == ["one", "two"]
+    with pytest.raises(ConfigError, match=r"sources\.w\.wordy: Value error, set token"):
+        parse_config("sources:\n  w: {platform: wordy}\n", {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from receiver import keys
 from receiver.app import create_app
-from receiver.config import parse_config
+from receiver.config import Config, parse_config
 from tests.conftest import fixture_bytes
 
 TOKEN = "wordy-token-0123456789abcdef"
@@ -20,8 +21,7 @@ KEY = "acdc30b2-14c5-46ee-ba35-11d50edc65ec"
 VENDOR_JSON = "application/vnd.com.sharedworkforce.text+json"
 WORDY_URL = f"/hooks/wordy-main/{TOKEN}"
 
-CONFIG = parse_config(
-    f"""
+CONFIG_TEXT = f"""
 sources:
   wordy-main: {{platform: wordy, token: {TOKEN}}}
   swf: {{platform: sharedworkforce, api_key: {KEY}}}
@@ -31,14 +31,17 @@ routes:
   - to: [console]
 receiver:
   max_body_bytes: 4096
-""",
-    {},
-)
+  spool_dir: SPOOL
+"""
+
+
+def make_config(spool: Path) -> Config:
+    return parse_config(CONFIG_TEXT.replace("SPOOL", str(spool)), {})
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(CONFIG, redis_url)) as test_client:
+def client(redis_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(make_config(tmp_path / "spool"), redis_url)) as test_client:
         yield test_client
 
 
@@ -175,15 +178,69 @@ def test_xml_attacks_are_400_and_never_read_files(client: TestClient, rdb: redis
 
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "redis": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok", "redis": "ok", "spool_depth": 0}
 
 
-def test_redis_unreachable_answers_503_with_retry_after(tmp_path: Any) -> None:
+def test_redis_unreachable_spools_fsyncd_and_redacted(tmp_path: Path) -> None:
     dead = f"unix://{tmp_path}/no-redis.sock"
-    with TestClient(create_app(CONFIG, dead)) as client:
+    with TestClient(create_app(make_config(tmp_path / "spool"), dead)) as client:
+        first = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
+        second = post(client, "/hooks/swf", fixture_bytes("sharedworkforce", "callback.json"), VENDOR_JSON)
+        assert (first.status_code, second.status_code) == (202, 202)
+        assert first.log["outcome"] == "spooled"
+        assert client.get("/readyz").json() == {"status": "degraded", "redis": "ConnectionError", "spool_depth": 2}
+    spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").iterdir())
+    assert spooled.count(b"\n") == 2
+    assert first.json()["id"].encode() in spooled
+    assert KEY.encode() not in spooled and TOKEN.encode() not in spooled
+
+
+def test_redis_and_spool_unavailable_answers_503_with_retry_after(tmp_path: Path) -> None:
+    dead = f"unix://{tmp_path}/no-redis.sock"
+    (tmp_path / "file").write_text("not a folder")
+    with TestClient(create_app(make_config(tmp_path / "file" / "spool"), dead)) as client:
         response = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert response.log["outcome"] == "unavailable"
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
+
+
+def test_rotation_both_current_tokens_and_keys_are_accepted(redis_url: str, tmp_path: Path) -> None:
+    rotating = parse_config(
+        f"""
+sources:
+  wordy-main: {{platform: wordy, tokens: [{TOKEN}, next-token-abcdefghijklmnop]}}
+  swf: {{platform: sharedworkforce, api_keys: [{KEY}, next-key]}}
+receiver: {{spool_dir: {tmp_path}}}
+""",
+        {},
+    )
+    with TestClient(create_app(rotating, redis_url)) as client:
+        for token in (TOKEN, "next-token-abcdefghijklmnop"):
+            body = f'{{"username": "E", "message": "{token[:4]}", "job_id": 1}}'.encode()
+            assert post(client, f"/hooks/wordy-main/{token}", body).status_code == 202
+        assert post(client, "/hooks/wordy-main/retired-token-0123456789", b"{}").status_code == 401
+        bare = b'{"id": 3, "responses": [{"answer": "x"}]}'
+        assert post(client, "/hooks/swf", bare, **{"x-api-key": "next-key"}).status_code == 202
+        assert post(client, "/hooks/swf", bare, **{"x-api-key": "retired"}).status_code == 401
+
+
+def test_failing_clients_are_rate_limited_without_slowing_others(redis_url: str, tmp_path: Path) -> None:
+    limited = parse_config(
+        CONFIG_TEXT.replace("SPOOL", str(tmp_path)).replace("  max_body_bytes: 4096", "  failure_limit: {burst: 3}"), {}
+    )
+    app = create_app(limited, redis_url)
+    good = fixture_bytes("wordy", "message.json")
+    with (
+        TestClient(app, client=("203.0.113.7", 4000)) as guesser,
+        TestClient(app, client=("198.51.100.1", 4000)) as wordy,
+    ):
+        codes = [post(guesser, f"/hooks/wordy-main/guess-{n:016d}", b"{}").status_code for n in range(5)]
+        assert codes == [401, 401, 401, 429, 429]
+        refused = post(guesser, WORDY_URL, good)  # even a right token, from this address, waits
+        assert refused.status_code == 429 and refused.log["reason"] == "too many failed requests"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert post(wordy, WORDY_URL, good).status_code == 202  # another address is not slowed
+        assert guesser.get("/healthz").status_code == 200

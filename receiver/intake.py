@@ -1,0 +1,90 @@
+"""Accept a callback durably: into Redis, or — while Redis cannot be reached — into the local spool.
+
+After a Redis failure, requests go straight to the spool for a moment instead of each
+waiting out a connection timeout; the drainer moves spooled records to Redis as soon as it
+answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal
+
+import anyio
+import redis.asyncio
+import structlog
+from redis.exceptions import RedisError
+
+from receiver.ingest import Ingest, Prepared
+from receiver.spool import Spool, SpoolError, read
+
+BREAKER_SECONDS = 1.0
+DRAIN_INTERVAL = 0.5
+
+Outcome = Literal["accepted", "duplicate", "spooled"]
+log = structlog.get_logger("workhooks.receiver")
+
+
+class UnavailableError(Exception):
+    """Neither Redis nor the spool could take the callback."""
+
+
+class Intake:
+    def __init__(self, client: redis.asyncio.Redis, spool: Spool, ingest: Ingest | None = None) -> None:
+        self.client = client
+        self.spool = spool
+        self.ingest = ingest or Ingest()
+        self._redis_down_until = 0.0
+        self._drain_lock = asyncio.Lock()
+
+    def _trip(self) -> None:
+        self._redis_down_until = time.monotonic() + BREAKER_SECONDS
+
+    @property
+    def redis_down(self) -> bool:
+        return time.monotonic() < self._redis_down_until
+
+    async def accept(self, item: Prepared) -> Outcome:
+        if not self.redis_down and not self.spool.waiting():  # keep order: after a spool, drain first
+            try:
+                return "accepted" if await self.ingest.submit(self.client, item) else "duplicate"
+            except RedisError as error:
+                self._trip()
+                log.warning("redis_unavailable", error=type(error).__name__, action="spooling")
+        try:
+            await anyio.to_thread.run_sync(self.spool.append, item)
+        except SpoolError as error:
+            raise UnavailableError(str(error)) from None
+        return "spooled"
+
+    async def drain(self) -> int:
+        """Move every spooled record into Redis, in order; returns how many were moved."""
+        moved = 0
+        async with self._drain_lock:
+            with self.spool.claim() as paths:
+                for path in paths:
+                    for item in read(path):
+                        await self.ingest.submit(self.client, item)
+                        moved += 1
+                    path.unlink()
+        return moved
+
+    async def run_drainer(self) -> None:
+        """Background task for the app's lifetime."""
+        while True:
+            await asyncio.sleep(DRAIN_INTERVAL)
+            if not self.spool.waiting():
+                continue
+            try:
+                await self.client.ping()
+                moved = await self.drain()
+            except RedisError:
+                self._trip()  # still down: keep requests off Redis until a ping succeeds
+                continue
+            except Exception:  # a corrupt file must not stop draining the others forever
+                log.exception("spool_drain_failed")
+                continue
+            self._redis_down_until = 0.0
+            if moved:
+                log.info("spool_drained", moved=moved)
