@@ -23,7 +23,7 @@ from receiver.events import Event
 from receiver.redact import redact
 
 PROCESS_TIMEOUT = 20
-PROCESS_RETRY = Retry(max=6, interval=[5, 15, 60, 300, 900, 3600])
+PROCESS_RETRY = Retry(max=6, interval=[0, 5, 30, 120, 600, 3600])  # first: at once, see workers/delivery.py
 RESULT_TTL = 3600
 FAILURE_TTL = 365 * 24 * 3600
 
@@ -81,7 +81,7 @@ def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str]
 class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
 
-    def __init__(self, queue_name: str = keys.EVENTS_QUEUE) -> None:
+    def __init__(self, queue_name: str = keys.QUEUE) -> None:
         # RQ builds the job hash; this queue is never used to talk to Redis.
         self._queue = Queue(queue_name, connection=redis.Redis())
 

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_CLIENTS = 100_000
-EXEMPT = frozenset({"/healthz", "/readyz"})
+EXEMPT = frozenset({"/healthz", "/readyz", "/openapi.json"})
 
 
 class FailureLimiter:

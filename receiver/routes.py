@@ -17,6 +17,7 @@ from receiver.events import Event
 from receiver.exceptions import CallbackError, ParseError
 from receiver.ingest import prepare
 from receiver.intake import Intake, UnavailableError
+from receiver.openapi import SPEC
 from receiver.redact import redact
 from receiver.sources import sharedworkforce, wordy
 
@@ -115,6 +116,10 @@ async def sharedworkforce_callback(request: Request) -> Response:
     except ParseError as error:
         return await _quarantine(request, name, source, error, content_type, body)
     return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(SPEC)
 
 
 async def healthz(request: Request) -> Response:

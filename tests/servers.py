@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,21 +106,34 @@ class Process:
         self.log = log
         self.handle = log.open("wb")
         self.process = subprocess.Popen(
-            [str(BIN / "workhooks"), *args], env=env, cwd=ROOT, stdout=self.handle, stderr=subprocess.STDOUT
+            [str(BIN / "workhooks"), *args],
+            env=env,
+            cwd=ROOT,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: RQ's scheduler child goes with it
         )
 
     def output(self) -> str:
         self.handle.flush()
         return self.log.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as an OOM kill or a lost container would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # anything it left behind
         self.handle.close()
 
 

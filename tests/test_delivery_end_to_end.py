@@ -134,8 +134,8 @@ def test_processing_or_delivering_again_sends_nothing_twice(
     event_id = service.wordy(STATUS_ACR).json()["id"]
     assert len(erp.wait_for(1)) == 1
     # What RQ does after a crash: run the same jobs again.
-    Queue(keys.EVENTS_QUEUE, connection=rdb).enqueue("workers.jobs.process_event", event_id)
-    Queue(keys.DELIVERIES_QUEUE, connection=rdb).enqueue("workers.jobs.deliver", event_id, "erp", 1)
+    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.process_event", event_id)
+    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.deliver", event_id, "erp", 1)
     time.sleep(2)
     assert len(erp.requests) == 1
     attempts = [json.loads(a) for a in rdb.lrange(f"wh:attempts:{event_id}", 0, -1)]

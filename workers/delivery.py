@@ -29,7 +29,9 @@ from workers.exceptions import DeliveryError
 DELIVER = "workers.jobs.deliver"
 DELIVERY_TIMEOUT_MARGIN = 10  # the job's timeout: the sink's own timeout plus this
 DEFAULT_DELIVERY_TIMEOUT = 60
-CRASH_RETRY = Retry(max=3, interval=[1, 10, 60])  # only when a worker dies mid-job or Redis fails us
+# Only when a worker dies mid-job or Redis fails us. The first retry is immediate: a delayed one
+# would wait for RQ's scheduler, whose lock a dead worker holds for up to a minute.
+CRASH_RETRY = Retry(max=3, interval=[0, 10, 60])
 JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
 DELIVERIES_INDEX = keys.PREFIX + "deliveries"
@@ -108,7 +110,7 @@ def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
 
 def open_deliveries(connection: redis.Redis, pipe: Any, event: Event, sinks: Iterable[str]) -> None:
     """Inside the processing transaction: one pending delivery and its first attempt per sink."""
-    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    queue = Queue(keys.QUEUE, connection=connection)
     stamp = utc_now()
     for sink in sinks:
         item_id = delivery_id(event.id, sink)
@@ -185,7 +187,7 @@ def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt: int
         fields |= {"status": outcome, "last_error": str(error), "last_status_code": error.status_code or ""}
         fields["next_attempt_at"] = "" if delay is None else (now() + timedelta(seconds=delay)).isoformat()
 
-    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    queue = Queue(keys.QUEUE, connection=connection)
     with connection.pipeline(transaction=True) as pipe:
         pipe.rpush(attempts_key(event_id), json.dumps(record))
         pipe.ltrim(attempts_key(event_id), -ATTEMPTS_KEPT, -1)
@@ -243,7 +245,7 @@ def replay(connection: redis.Redis, item_id: str) -> str:
         return "already delivered"
     if item.status == PENDING:
         return "already pending"
-    queue = Queue(keys.DELIVERIES_QUEUE, connection=connection)
+    queue = Queue(keys.QUEUE, connection=connection)
     with connection.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit: RQ's enqueue_job calls multi() itself otherwise, after our commands
         pipe.hset(delivery_key(item_id), mapping={"status": PENDING, "updated_at": utc_now(), "next_attempt_at": ""})

@@ -24,6 +24,11 @@ def maintenance_interval() -> int:
     return int(os.environ.get("WORKHOOKS_MAINTENANCE_INTERVAL", DEFAULT_MAINTENANCE_INTERVAL))
 
 
+def worker_ttl(interval: int) -> int:
+    """An idle worker blocks in BLPOP for worker_ttl - 15 s and only then runs maintenance: match the interval."""
+    return interval + 15
+
+
 class Worker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job) -> int:
         timeout = job.timeout if job.timeout and job.timeout > 0 else DEFAULT_JOB_TIMEOUT

@@ -32,7 +32,7 @@ from receiver.config import (
 )
 from receiver.events import Event
 from receiver.exceptions import ConfigError
-from receiver.keys import DELIVERIES_QUEUE, EVENTS_QUEUE
+from receiver.keys import QUEUE
 from receiver.sources import PLATFORMS
 
 DEFAULT_PORT = 8000
@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from receiver.logs import configure_logging
-    from workers.worker import Worker, maintenance_interval
+    from workers.worker import Worker, maintenance_interval, worker_ttl
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     _load(None)
@@ -149,9 +149,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
         try:
             worker = Worker(
-                [EVENTS_QUEUE, DELIVERIES_QUEUE],
+                [QUEUE],
                 connection=connection,
                 maintenance_interval=maintenance_interval(),
+                worker_ttl=worker_ttl(maintenance_interval()),
                 log_job_description=False,
             )
             worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)

@@ -59,7 +59,7 @@ def post(
 
 
 def queued(rdb: redis.Redis) -> list[bytes]:
-    return list(rdb.lrange(f"rq:queue:{keys.EVENTS_QUEUE}", 0, -1))
+    return list(rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1))
 
 
 def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: redis.Redis) -> None:

@@ -113,5 +113,5 @@ def test_quarantine_list_show_and_replay_once_the_body_parses(
     out = capsys.readouterr().out
     assert f"{still_bad}: still cannot be parsed: unknown Wordy status 'xyz'" in out
     assert f"{now_good}: queued as evt_" in out
-    assert rdb.llen(f"rq:queue:{keys.EVENTS_QUEUE}") == 1
+    assert rdb.llen(f"rq:queue:{keys.QUEUE}") == 1
     assert [item.id for item in quarantine.list_items(rdb)] == [still_bad]
