@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from receiver.config import Config, SharedWorkforceSource, WordySource
 from receiver.sources.sharedworkforce import JSON_TYPES, XML_TYPES
 
 _ERROR: dict[str, Any] = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -104,6 +106,16 @@ _SWF_BODY = {
 
 def _source_parameter() -> dict[str, Any]:
     return {"name": "source", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def spec_for(config: Config) -> dict[str, Any]:
+    """The document, with this deployment's source names for each callback route."""
+    document = copy.deepcopy(SPEC)
+    for path, kind in (("/hooks/{source}/{token}", WordySource), ("/hooks/{source}", SharedWorkforceSource)):
+        names = [name for name, source in config.sources.items() if isinstance(source, kind)]
+        if names:
+            document["paths"][path]["post"]["parameters"][0]["schema"] = {"type": "string", "enum": names}
+    return document
 
 
 SPEC: dict[str, Any] = {

@@ -17,7 +17,7 @@ from receiver.events import Event
 from receiver.exceptions import CallbackError, ParseError
 from receiver.ingest import prepare
 from receiver.intake import Intake, UnavailableError
-from receiver.openapi import SPEC
+from receiver.openapi import spec_for
 from receiver.redact import redact
 from receiver.sources import sharedworkforce, wordy
 
@@ -119,7 +119,7 @@ async def sharedworkforce_callback(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(SPEC)
+    return JSONResponse(spec_for(request.app.state.config))
 
 
 async def healthz(request: Request) -> Response:

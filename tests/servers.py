@@ -225,6 +225,7 @@ class Service:
         if worker:
             self.start_worker()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.base, timeout=10)  # one keep-alive client, as a platform has
         wait_http(self.base + "/healthz")
 
     @property
@@ -236,7 +237,7 @@ class Service:
         return self.workers[-1]
 
     def post(self, path: str, body: bytes, content_type: str = "application/json", **headers: str) -> httpx.Response:
-        return httpx.post(self.base + path, content=body, headers={"content-type": content_type, **headers}, timeout=10)
+        return self.http.post(path, content=body, headers={"content-type": content_type, **headers})
 
     def wordy(self, body: bytes, content_type: str = "application/json") -> httpx.Response:
         return self.post(f"/hooks/wordy-main/{TOKEN}", body, content_type)
@@ -251,6 +252,7 @@ class Service:
         return self.web.output() + "".join(worker.output() for worker in self.workers)
 
     def stop(self) -> None:
+        self.http.close()
         self.web.stop()
         for worker in self.workers:
             worker.stop()

@@ -36,7 +36,8 @@ from receiver.keys import QUEUE
 from receiver.sources import PLATFORMS
 
 DEFAULT_PORT = 8000
-MAX_RECONNECT_DELAY = 30.0
+MAX_RECONNECT_DELAY = 5.0  # a worker waiting for Redis retries at least this often
+HEALTHY_RUN_SECONDS = 60.0
 
 
 def _redis_url() -> str:
@@ -147,6 +148,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     connection = redis.Redis.from_url(_redis_url())
     delay = 1.0
     while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
+        started = time.monotonic()
         try:
             worker = Worker(
                 [QUEUE],
@@ -156,11 +158,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
                 log_job_description=False,
             )
             worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)
-            return 0  # stopped on purpose (SIGTERM, SIGINT) or, with --burst, the queues are empty
+            # work() also returns after quitting on an error; only a signal (or --burst) is a real stop.
+            if args.burst or getattr(worker, "_shutdown_requested_date", True) is not None:
+                return 0
+            reason = "the RQ worker quit on an error (see above)"
         except (redis.ConnectionError, redis.TimeoutError) as error:
-            structlog.contextvars.clear_contextvars()
-            log.warning("worker_lost_redis", error=str(error)[:200], reconnect_in_s=delay)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # RQ's own handler belongs to the dead worker
+            reason = str(error)[:200]
+        if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+            delay = 1.0
+        structlog.contextvars.clear_contextvars()
+        log.warning("worker_restarting", reason=reason, in_s=delay)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # RQ's own handler belonged to the old worker
         time.sleep(delay)
         delay = min(delay * 2, MAX_RECONNECT_DELAY)
 

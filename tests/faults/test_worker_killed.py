@@ -112,3 +112,17 @@ def test_workers_killed_during_a_stream_deliver_every_event(
         )
     finally:
         service.stop()
+
+
+def test_sigterm_stops_the_worker_promptly_and_cleanly(
+    tmp_path: Path, killable_redis: KillableRedis, sink_server: CaptureServer
+) -> None:
+    service = Service(tmp_path, killable_redis.url, config(sink_server, tmp_path / "spool"))
+    try:
+        time.sleep(1)
+        started = time.monotonic()
+        service.worker.process.terminate()
+        assert service.worker.process.wait(15) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        service.stop()

@@ -78,7 +78,7 @@ def test_response_order_does_not_change_the_event_id() -> None:
     assert Event.from_callback("s", swf.parse(one, None)).id == Event.from_callback("s", swf.parse(two, None)).id
 
 
-@pytest.mark.parametrize("name", ["xxe.xml", "billion_laughs.xml"])
+@pytest.mark.parametrize("name", ["xxe.xml", "billion_laughs.xml", "quadratic_blowup.xml"])
 def test_dtds_and_entities_are_refused(name: str) -> None:
     with pytest.raises(ParseError, match="XML refused"):
         swf.decode(fixture_bytes("sharedworkforce", name), "application/xml")

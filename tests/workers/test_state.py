@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import itertools
+from random import Random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver.events import Event
 from receiver.sources import sharedworkforce, wordy
@@ -78,3 +82,22 @@ def test_task_responses_accumulate_without_duplicates() -> None:
     state = run([first, more])
     assert state["responses"] == [{"answer": "a", "id": "1"}, {"answer": "b", "id": "2"}]
     assert state["title"] == "T"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(LIFE))), min_size=len(LIFE), max_size=12).filter(
+        lambda picks: set(picks) == set(range(len(LIFE)))
+    ),
+    st.randoms(),
+)
+def test_any_interleaving_with_duplicates_ends_as_in_order(picks: list[int], rng: Random) -> None:
+    """Every transition arrives at least once, in any order, some twice: same status, same transitions."""
+    arrivals = [LIFE[index] for index in picks]
+    rng.shuffle(arrivals)
+    in_order, shuffled = run(LIFE), run(arrivals)
+    assert shuffled["status"] == in_order["status"]
+    assert sorted((h["from"], h["to"]) for h in shuffled["history"]) == sorted(
+        (h["from"], h["to"]) for h in in_order["history"]
+    )
+    assert len(shuffled["events"]) == len(LIFE)  # each distinct event applied once
