@@ -109,7 +109,49 @@ class SharedWorkforceSource(_Model):
         return [item.get_secret_value() for item in ([self.api_key] if self.api_key else []) + self.api_keys]
 
 
-Source = Annotated[WordySource | SharedWorkforceSource, Field(discriminator="platform")]
+class _PullSource(_Model):
+    """A platform without callbacks: workers poll its API every `poll_interval` seconds."""
+
+    poll_interval: int = Field(default=60, ge=1, le=24 * 3600)
+    announce_existing: bool = False  # first poll: announce what exists already, or only record it
+    timeout: float = Field(default=15.0, gt=0, le=120)
+
+
+class WorkReduceSource(_PullSource):
+    platform: Literal["workreduce"]
+    api_key: SecretStr
+    base_url: AnyHttpUrl = AnyHttpUrl("https://api.workreduce.com/v2")
+    max_pages: int = Field(default=100, ge=1, le=10_000)  # 100 orders a page
+
+    def secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()]
+
+
+class WorksectionSource(_PullSource):
+    platform: Literal["worksection"]
+    account_url: AnyHttpUrl  # https://your-domain.worksection.com
+    api_key: SecretStr
+    comments: bool = False  # also read each open task's comments (one request per open task per poll)
+
+    def secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()]
+
+
+class WorkTapsSource(_PullSource):
+    platform: Literal["worktaps"]
+    api_token: SecretStr
+    base_url: AnyHttpUrl = AnyHttpUrl("https://worktaps.com")
+    page_size: int = Field(default=100, ge=1, le=1000)
+
+    def secrets(self) -> list[str]:
+        return [self.api_token.get_secret_value()]
+
+
+PullSource = WorkReduceSource | WorksectionSource | WorkTapsSource
+Source = Annotated[
+    WordySource | SharedWorkforceSource | WorkReduceSource | WorksectionSource | WorkTapsSource,
+    Field(discriminator="platform"),
+]
 
 
 DEFAULT_RETRY_INTERVALS = (10, 60, 300, 1800, 7200, 21600)

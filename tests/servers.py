@@ -232,6 +232,10 @@ class Service:
     def worker(self) -> Process:
         return self.workers[-1]
 
+    def start_scheduler(self) -> Process:
+        self.workers.append(Process(["scheduler"], self.env, self.tmp_path / f"{self.name}-scheduler.log"))
+        return self.workers[-1]
+
     def start_worker(self) -> Process:
         self.workers.append(Process(["worker"], self.env, self.tmp_path / f"{self.name}-worker{len(self.workers)}.log"))
         return self.workers[-1]

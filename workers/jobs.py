@@ -52,6 +52,15 @@ def process_event(event_id: str) -> list[str]:
     return chosen
 
 
+def poll_source(name: str) -> dict[str, object]:
+    """Poll one pull source (enqueued by `workhooks scheduler`)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(source=name)
+    from workers import polling
+
+    return polling.poll(_connection(), name)
+
+
 def deliver(event_id: str, sink_name: str, attempt: int = 1) -> str:
     """One attempt to deliver one event to one sink; failures are scheduled again or dead-lettered."""
     structlog.contextvars.clear_contextvars()

@@ -17,7 +17,13 @@ from receiver.config import Template
 from receiver.events import Event
 from workers.exceptions import DeliveryError
 
-PLATFORM_NAMES = {"wordy": "Wordy", "sharedworkforce": "Shared Workforce"}
+PLATFORM_NAMES = {
+    "wordy": "Wordy",
+    "sharedworkforce": "Shared Workforce",
+    "workreduce": "WorkReduce",
+    "worksection": "Worksection",
+    "worktaps": "WorkTaps",
+}
 WORDY_HEADLINES = {
     "awc": "waiting for a word count",
     "acp": "awaiting your payment",
@@ -45,6 +51,35 @@ DEFAULTS: dict[str, Template] = {
         "{% else %}{{ (r.get('answer') or []) | join(', ') }}{% endif %}"
         "{% if r.get('username') %} ({{ r.username }}){% endif %}\n{% endfor %}",
     ),
+    "workreduce.order.created": Template(
+        title="WorkReduce order {{ data.order_number }} created: {{ data.name }}",
+        body="Status {{ data.status }}{% if data.get('due_date') %}, due {{ data.due_date }}{% endif %}"
+        "{% if data.get('team') %}, team {{ data.team }}{% endif %}.",
+    ),
+    "workreduce.order.status_changed": Template(
+        title="WorkReduce order {{ data.order_number }} is {{ data.status }}"
+        "{% if data.status == 'Delivered' %}, please approve{% endif %}",
+        body="{{ data.name }}: {{ data.previous_status }} → {{ data.status }}"
+        "{% if data.get('requester_email') %} (requested by {{ data.requester_email }}){% endif %}.",
+    ),
+    "worksection.task.created": Template(
+        title="Worksection task created: {{ data.name }}", body="{{ data.page or '' }}"
+    ),
+    "worksection.task.status_changed": Template(
+        title="Worksection task {{ data.change }}: {{ data.name }}",
+        body="{{ data.previous_status }} → {{ data.status }}",
+    ),
+    "worksection.task.comment_added": Template(
+        title="Worksection task {{ data.name }}: comment{% if data.author %} from {{ data.author }}{% endif %}",
+        body="{{ data.text or '' }}",
+    ),
+    "worktaps.account.created": Template(title="WorkTaps: {{ data.name }} joined", body="{{ data.email or '' }}"),
+    "worktaps.account.updated": Template(
+        title="WorkTaps: {{ data.name }} updated",
+        body="{% for field, change in data.changed.items() %}{{ field }}: {{ change['from'] }} → {{ change['to'] }}\n"
+        "{% endfor %}",
+    ),
+    "worktaps.account.removed": Template(title="WorkTaps: {{ data.name }} removed", body="{{ data.email or '' }}"),
 }
 FALLBACK = Template(title="{{ platform }} {{ subject }}: {{ type }}", body="{{ data | tojson }}")
 

@@ -16,6 +16,8 @@ import redis
 from receiver import keys
 from receiver.events import Event, Phase
 from receiver.sources import sharedworkforce, wordy
+from workers.pollers import ENTITIES
+from workers.pollers import EVENT_TYPES as POLLED_EVENT_TYPES
 
 STATE_TTL = 180 * 24 * 3600
 
@@ -61,10 +63,24 @@ def _swf_responses(state: State, event: Event) -> State:
     return state
 
 
+def _polled(state: State, event: Event) -> State:
+    """A change seen by a poller: keep the entity as last seen, the snapshot pollers compare with."""
+    for entity in ENTITIES:
+        if entity in event.data:
+            state["current"] = event.data[entity]
+    state["removed"] = event.type.endswith(".removed")
+    if "status" in event.data:
+        history = state.setdefault("history", [])
+        history.append({"event_id": event.id, "from": event.data.get("previous_status"), "to": event.data["status"],
+                        "at": event.time})  # fmt: skip
+    return state
+
+
 APPLY: dict[str, Callable[[State, Event], State]] = {
     wordy.STATUS_CHANGED: _wordy_status,
     wordy.MESSAGE_ADDED: _wordy_message,
     sharedworkforce.RESPONSES_RECEIVED: _swf_responses,
+    **dict.fromkeys(POLLED_EVENT_TYPES, _polled),
 }
 
 

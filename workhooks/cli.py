@@ -34,6 +34,7 @@ from receiver.events import Event
 from receiver.exceptions import ConfigError
 from receiver.keys import QUEUE
 from receiver.sources import PLATFORMS
+from workers.pollers import POLLERS
 
 DEFAULT_PORT = 8000
 MAX_RECONNECT_DELAY = 5.0  # a worker waiting for Redis retries at least this often
@@ -70,7 +71,8 @@ def reach(config: Config) -> list[str]:
     """Which sinks each event type of each source would reach; routes with other conditions say so."""
     lines = ["event types reach:"]
     for name, source in config.sources.items():
-        for kind in PLATFORMS[source.platform].EVENT_TYPES:
+        module = PLATFORMS.get(source.platform) or POLLERS[source.platform]
+        for kind in module.EVENT_TYPES:
             sample = Event("evt_sample", name, kind, "", "")
             reached: list[str] = []
             for route in config.routes:
@@ -99,6 +101,8 @@ def describe(config: Config, base_url: str = "") -> list[str]:
             lines.append(f"  {name:<20} wordy            POST {base_url}/hooks/{name}/<token>")
         elif isinstance(source, SharedWorkforceSource):
             lines.append(f"  {name:<20} sharedworkforce  POST {base_url}/hooks/{name}   (X-API-Key or api_key)")
+        else:
+            lines.append(f"  {name:<20} {source.platform:<16} polled every {source.poll_interval} s")
     lines.append("sinks:")
     for name, sink in config.sinks.items():
         lines.append(f"  {name:<20} {sink.type:<16} {_where(sink)}")
@@ -171,6 +175,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # RQ's own handler belonged to the old worker
         time.sleep(delay)
         delay = min(delay * 2, MAX_RECONNECT_DELAY)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Enqueue polls of the pull sources on their intervals (safe to run more than one)."""
+    import threading
+
+    from receiver.logs import configure_logging
+    from workers.scheduler import run
+
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    config = _load(None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run(redis.Redis.from_url(_redis_url()), config, stop)
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -379,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run an RQ worker (with the retry scheduler)")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
+
+    scheduler = commands.add_parser("scheduler", help="enqueue polls of the pull sources (WorkReduce, ...)")
+    scheduler.set_defaults(func=cmd_scheduler)
 
     up = commands.add_parser("up", help="run everything: embedded Redis unless REDIS_URL is set, then the Procfile")
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))

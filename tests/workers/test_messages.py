@@ -56,3 +56,19 @@ def test_template_failures_are_permanent_delivery_errors(source: str) -> None:
     with pytest.raises(DeliveryError) as error:
         render(wordy_event(b'{"status": ["acr", "c"], "job_id": 7}'), Template(title=source))
     assert error.value.permanent
+
+
+def test_default_texts_for_polled_events() -> None:
+    from workers.pollers import workreduce, worktaps
+
+    (delivered,) = workreduce.changes(
+        {"order_number": "00007848", "status": "QA Complete"},
+        {"order_number": "00007848", "name": "QA Screenshot", "status": "Delivered", "requester_email": "g@x.com"},
+    )
+    message = render(Event.from_callback("wr", delivered))
+    assert message.title == "WorkReduce order 00007848 is Delivered, please approve"
+    assert message.body == "QA Screenshot: QA Complete → Delivered (requested by g@x.com)."
+    (updated,) = worktaps.changes(
+        {"id": 1, "firstName": "A", "jobTitle": "x"}, {"id": 1, "firstName": "A", "jobTitle": "y"}
+    )
+    assert render(Event.from_callback("wt", updated)).body == "jobTitle: x → y"

@@ -1,0 +1,201 @@
+"""Pull sources as whole stories: platform emulators on 127.0.0.1, real scheduler and worker processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from tests.emulators.workreduce import LIFECYCLE, WorkReduce
+from tests.emulators.worksection import Worksection
+from tests.emulators.worktaps import WorkTaps
+from tests.servers import CaptureServer, Service
+
+pytestmark = pytest.mark.slow
+
+WR_KEY, WS_KEY, WT_TOKEN = "wr-key-meowmeowmeow", "ws-admin-key", "wt-token-abc"
+
+
+def config(sink: CaptureServer, slack: CaptureServer, sources: str) -> str:
+    return f"""
+sources:
+{sources}
+sinks:
+  erp: {{type: webhook, url: "{sink.url}", allow_private: true, retry_intervals: [1]}}
+  team: {{type: slack, url: "{slack.url}", allow_private: true, retry_intervals: [1]}}
+routes:
+  - to: [erp]
+  - match: {{phase: awaiting_client}}
+    to: [team]
+"""
+
+
+@pytest.fixture
+def slack() -> Iterator[CaptureServer]:
+    server = CaptureServer().start()
+    yield server
+    server.stop()
+
+
+def events(sink: CaptureServer) -> list[dict[str, object]]:
+    return [request.json() for request in sink.requests]
+
+
+def wait_events(sink: CaptureServer, count: int, timeout: float = 20) -> list[dict[str, object]]:
+    sink.wait_for(count, timeout)
+    return events(sink)
+
+
+def started(start: Callable[[str], Service], text: str) -> Service:
+    service = start(text)
+    service.start_scheduler()
+    return service
+
+
+def test_an_order_walking_the_workreduce_lifecycle(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = WorkReduce(WR_KEY).start()
+    try:
+        platform.add_order("Existing order", "In Progress")
+        source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
+        started(start, config(sink_server, slack, source))
+        deadline = time.monotonic() + 15
+        while not rdb.exists("wh:poll:baseline:wr"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        number = platform.add_order("QA Screenshot of Ad Creative - BigCo")
+        assert [e["type"] for e in wait_events(sink_server, 1)] == ["workreduce.order.created"]
+        for count, status in enumerate(LIFECYCLE[1:], start=2):
+            platform.set_status(number, status)
+            got = wait_events(sink_server, count)
+            assert len(got) == count, f"no event for {status}"
+        steps = [(e["data"]["previous_status"], e["data"]["status"]) for e in events(sink_server)[1:]]  # type: ignore[index]
+        assert steps == list(itertools.pairwise(LIFECYCLE))
+        assert all(e["subject"] == f"order/{number}" for e in events(sink_server))  # the existing order: baseline only
+        (message,) = slack.wait_for(1)
+        assert message.json()["text"].startswith(f"WorkReduce order {number} is Delivered, please approve\n")
+        time.sleep(2.5)  # more polls see nothing new
+        assert len(sink_server.requests) == len(LIFECYCLE)
+    finally:
+        platform.stop()
+
+
+def test_paging_across_250_orders_misses_none_and_survives_a_429_storm(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer
+) -> None:
+    platform = WorkReduce(WR_KEY).start()
+    try:
+        numbers = [platform.add_order(f"order {n}", "Activated") for n in range(250)]
+        platform.fail_next(6, 429, {"error": "Too Many Requests"}, **{"Retry-After": "1"})
+        source = (
+            f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1,"
+            " announce_existing: true}"
+        )
+        started(start, config(sink_server, slack, source))
+        got = wait_events(sink_server, 250, timeout=60)
+        assert sorted(e["data"]["order_number"] for e in got) == sorted(numbers)  # type: ignore[index]
+        assert len(got) == 250
+        pages = [q for method, path, q in platform.requests if path == "/v2/orders"]
+        assert any(q.get("starting_after") for q in pages) and all(q["limit"] == ["100"] for q in pages)
+    finally:
+        platform.stop()
+
+
+def test_a_bad_key_is_reported_and_backed_off(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = WorkReduce("the-real-key").start()
+    try:
+        source = f"  wr: {{platform: workreduce, api_key: wrong-key, base_url: '{platform.url}/v2', poll_interval: 1}}"
+        service = started(start, config(sink_server, slack, source))
+        deadline = time.monotonic() + 15
+        while not rdb.hget("wh:poll:status:wr", "last_error"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert rdb.hget("wh:poll:status:wr", "last_error").startswith(b"answered 401")  # type: ignore[union-attr]
+        assert rdb.exists("wh:poll:backoff:wr")
+        time.sleep(2)
+        assert len(platform.requests) <= 2  # backing off, not hammering
+        assert "check the source's key" in service.logs()
+        assert "wrong-key" not in service.logs()
+    finally:
+        platform.stop()
+
+
+def test_worksection_task_created_done_reopened_and_commented(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = Worksection(WS_KEY).start()
+    try:
+        source = (
+            f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: {WS_KEY}, poll_interval: 1,"
+            " comments: true}"
+        )
+        started(start, config(sink_server, slack, source))
+        deadline = time.monotonic() + 15
+        while not rdb.exists("wh:poll:baseline:ws"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        task = platform.add_task("Proofread the brochure")
+        wait_events(sink_server, 1)
+        platform.add_comment(task, "Started on page 3")
+        wait_events(sink_server, 2)
+        platform.set_status(task, "done")
+        wait_events(sink_server, 3)
+        platform.set_status(task, "active")
+        got = wait_events(sink_server, 4)
+        assert [e["type"] for e in got] == [
+            "worksection.task.created",
+            "worksection.task.comment_added",
+            "worksection.task.status_changed",
+            "worksection.task.status_changed",
+        ]
+        assert got[1]["data"]["text"] == "Started on page 3"  # type: ignore[index]
+        assert [e["data"].get("change") for e in got[2:]] == ["done", "reopened"]  # type: ignore[union-attr]
+        assert [e["phase"] for e in got[2:]] == ["completed", "in_progress"]
+    finally:
+        platform.stop()
+
+
+def test_worktaps_accounts_created_updated_and_removed(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = WorkTaps(WT_TOKEN).start()
+    try:
+        for n in range(5):
+            platform.add_account("Old", f"Hand{n}", f"old{n}@example.com")
+        source = (
+            f"  wt: {{platform: worktaps, api_token: {WT_TOKEN}, base_url: '{platform.url}', poll_interval: 1,"
+            " page_size: 2}"
+        )
+        service = started(start, config(sink_server, slack, source))
+        deadline = time.monotonic() + 15
+        while not rdb.exists("wh:poll:baseline:wt"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ann = platform.add_account("Ann", "Lee", "ann@example.com")
+        wait_events(sink_server, 1)
+        platform.update_account(ann, jobTitle="Lead editor")
+        wait_events(sink_server, 2)
+        platform.remove_account(ann)
+        got = wait_events(sink_server, 3)
+        assert [e["type"] for e in got] == [
+            "worktaps.account.created",
+            "worktaps.account.updated",
+            "worktaps.account.removed",
+        ]
+        assert got[1]["data"]["changed"] == {"jobTitle": {"from": "Editor", "to": "Lead editor"}}  # type: ignore[index]
+
+        service.stop()  # a restart does not announce anything again
+        again = started(start, config(sink_server, slack, source))
+        time.sleep(3)
+        assert len(sink_server.requests) == 3
+        assert json.loads(rdb.hget("wh:poll:status:wt", "items") or b"0") == 5
+        assert again.web.process.poll() is None
+    finally:
+        platform.stop()

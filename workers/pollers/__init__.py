@@ -1,0 +1,11 @@
+"""One module per platform without callbacks; each offers client/fetch (I/O) and pure key/snapshot/changes/removed."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from workers.pollers import workreduce, worksection, worktaps
+
+POLLERS: dict[str, ModuleType] = {module.PLATFORM: module for module in (workreduce, worksection, worktaps)}
+EVENT_TYPES: tuple[str, ...] = tuple(kind for module in POLLERS.values() for kind in module.EVENT_TYPES)
+ENTITIES: tuple[str, ...] = tuple(dict.fromkeys(module.ENTITY for module in POLLERS.values()))
