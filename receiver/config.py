@@ -61,6 +61,11 @@ class WordySource(_Model):
     platform: Literal["wordy"]
     token: SecretStr | None = None
     tokens: list[SecretStr] = Field(default_factory=list)
+    api_key: SecretStr | None = None  # Wordy API key: enables confirm and reconcile_interval
+    base_url: AnyHttpUrl = AnyHttpUrl("https://wordy.com/api/1.0")  # sandbox: https://sandbox.wordy.com/api/1.0
+    confirm: bool = False  # check each status callback against GET /job/{id}/ before trusting it
+    reconcile_interval: int | None = Field(default=None, ge=1, le=24 * 3600)
+    timeout: float = Field(default=15.0, gt=0, le=120)
 
     @field_validator("token", "tokens")
     @classmethod
@@ -76,10 +81,13 @@ class WordySource(_Model):
     @model_validator(mode="after")
     def _has_one(self) -> WordySource:
         _one_or_more(self.token, self.tokens, "token (or tokens: [...] while rotating)")
+        if (self.confirm or self.reconcile_interval) and self.api_key is None:
+            raise ValueError("confirm and reconcile_interval need api_key (the Wordy API key)")
         return self
 
     def secrets(self) -> list[str]:
-        return [item.get_secret_value() for item in ([self.token] if self.token else []) + self.tokens]
+        found = [item.get_secret_value() for item in ([self.token] if self.token else []) + self.tokens]
+        return found + ([self.api_key.get_secret_value()] if self.api_key else [])
 
 
 class SharedWorkforceSource(_Model):
@@ -91,6 +99,9 @@ class SharedWorkforceSource(_Model):
     platform: Literal["sharedworkforce"]
     api_key: SecretStr | None = None
     api_keys: list[SecretStr] = Field(default_factory=list)
+    base_url: AnyHttpUrl = AnyHttpUrl("https://api.sharedworkforce.com")
+    reconcile_interval: int | None = Field(default=None, ge=1, le=24 * 3600)  # poll for missed callbacks
+    timeout: float = Field(default=15.0, gt=0, le=120)
 
     @field_validator("api_key", "api_keys")
     @classmethod
@@ -148,6 +159,16 @@ class WorkTapsSource(_PullSource):
 
 
 PullSource = WorkReduceSource | WorksectionSource | WorkTapsSource
+
+
+def poll_interval_of(source: object) -> int | None:
+    """Seconds between polls of a source: a pull source's poll_interval, a callback source's reconcile_interval."""
+    if isinstance(source, (WorkReduceSource, WorksectionSource, WorkTapsSource)):
+        return source.poll_interval
+    interval = getattr(source, "reconcile_interval", None)
+    return interval if isinstance(interval, int) else None
+
+
 Source = Annotated[
     WordySource | SharedWorkforceSource | WorkReduceSource | WorksectionSource | WorkTapsSource,
     Field(discriminator="platform"),

@@ -9,8 +9,10 @@ import structlog
 from rq.job import get_current_job
 
 from receiver import keys
+from receiver.config import WordySource
 from receiver.events import Event
-from workers import delivery, router, settings, state
+from receiver.sources import wordy
+from workers import confirmation, delivery, router, settings, state
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -33,6 +35,12 @@ def process_event(event_id: str) -> list[str]:
         return []
     event = Event.from_json(raw)
     config = settings.config()
+    source = config.sources.get(event.source)
+    if isinstance(source, WordySource) and source.confirm and event.type == wordy.STATUS_CHANGED:
+        actual = confirmation.check(source, event)  # API down: raises, and RQ retries the job
+        if actual is not None:
+            confirmation.record(connection, event, actual)
+            return []
     chosen: list[str] = []
 
     def fan_out(pipe: Any, final: Event) -> None:

@@ -15,11 +15,11 @@ import redis
 import structlog
 
 from receiver import keys
-from receiver.config import PullSource, WorkReduceSource, WorksectionSource, WorkTapsSource
+from receiver.config import poll_interval_of
 from receiver.events import Event, utc_now
 from receiver.ingest import Ingest, prepare
 from workers import settings
-from workers.pollers import POLLERS
+from workers.pollers import POLLERS, RECONCILERS
 from workers.pollers.client import AuthError, PollError
 from workers.state import STATE_TTL
 
@@ -52,9 +52,9 @@ def _release(connection: redis.Redis, name: str, token: str) -> None:
     connection.register_script(script)(keys=[lock_key(name)], args=[token])
 
 
-def _back_off(connection: redis.Redis, name: str, source: PullSource, error: PollError) -> float:
+def _back_off(connection: redis.Redis, name: str, interval: int, error: PollError) -> float:
     failures = int(connection.hincrby(status_key(name), "failures", 1))
-    wait = error.backoff or min(source.poll_interval * 2 ** min(failures, 10), MAX_BACKOFF)
+    wait = error.backoff or min(interval * 2 ** min(failures, 10), MAX_BACKOFF)
     connection.set(backoff_key(name), 1, ex=max(1, int(wait)))
     return wait
 
@@ -62,11 +62,12 @@ def _back_off(connection: redis.Redis, name: str, source: PullSource, error: Pol
 def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
     """Poll one source once; returns what it did (also kept in wh:poll:status:<name>)."""
     source = settings.config().sources.get(name)
-    if not isinstance(source, (WorkReduceSource, WorksectionSource, WorkTapsSource)):
-        return {"outcome": "not a pull source"}
-    module = POLLERS[source.platform]
+    interval = poll_interval_of(source)
+    module = POLLERS.get(source.platform) or RECONCILERS.get(source.platform) if source is not None else None
+    if source is None or interval is None or module is None:
+        return {"outcome": "not polled"}
     token = secrets.token_hex(8)
-    lease = max(60, 2 * source.poll_interval)
+    lease = max(60, 2 * interval)
     if not connection.set(lock_key(name), token, nx=True, ex=lease):
         return {"outcome": "already polling"}
     started = time.perf_counter()
@@ -75,13 +76,13 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
         try:
             items = module.fetch(source, api)
         except PollError as error:
-            wait = _back_off(connection, name, source, error)
+            wait = _back_off(connection, name, interval, error)
             level = log.error if isinstance(error, AuthError) else log.warning
             hint = "check the source's key; polling again later" if isinstance(error, AuthError) else "backing off"
             level("poll_failed", source=name, error=str(error), hint=hint, next_poll_in_s=round(wait, 1))
             connection.hset(status_key(name), mapping={"last_error": str(error), "last_error_at": utc_now()})
             return {"outcome": "failed", "error": str(error)}
-        emitted = _apply(connection, name, source, module, items)
+        emitted = _apply(connection, name, source, module, items, api)
     finally:
         api.close()
         _release(connection, name, token)
@@ -95,32 +96,38 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
     return {"outcome": "ok", "items": len(items), "emitted": emitted}
 
 
-def _apply(connection: redis.Redis, name: str, source: PullSource, module: Any, items: list[dict[str, Any]]) -> int:
+def _current(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    return state.get("current") if state and not state.get("removed") else None
+
+
+def _record_silently(pipe: Any, name: str, module: Any, subject: str, item: dict[str, Any]) -> None:
+    initial = getattr(module, "initial_state", lambda item: {"current": module.snapshot(item)})(item)
+    state = {"subject": subject, "source": name, "events": [], **initial}
+    pipe.set(_state_key(name, subject), json.dumps(state), ex=STATE_TTL)
+
+
+def _apply(connection: redis.Redis, name: str, source: Any, module: Any, items: list[dict[str, Any]], api: Any) -> int:
     subjects = [f"{module.ENTITY}/{module.key(item)}" for item in items]
     stored = connection.mget([_state_key(name, subject) for subject in subjects]) if subjects else []
-    previous = []
-    for raw in stored:
-        state = json.loads(raw) if raw else None
-        previous.append(state.get("current") if state and not state.get("removed") else None)
+    read_previous = getattr(module, "previous", _current)
+    previous = [read_previous(json.loads(raw) if raw else None) for raw in stored]
     known_key = _key("known", name)
     baseline_key = _key("baseline", name)
-    first_poll = not connection.exists(baseline_key)
-
-    if first_poll and not source.announce_existing:
-        with connection.pipeline(transaction=False) as pipe:
-            for subject, item in zip(subjects, items, strict=True):
-                state = {"subject": subject, "source": name, "events": [], "current": module.snapshot(item)}
-                pipe.set(_state_key(name, subject), json.dumps(state), ex=STATE_TTL)
-            if subjects:
-                pipe.sadd(known_key, *subjects)
-            pipe.set(baseline_key, utc_now())
-            pipe.execute()
-        log.info("baseline_recorded", source=name, items=len(items), hint="announce_existing: true to announce them")
-        return 0
+    # The first poll records what it finds without announcing it (unless announce_existing);
+    # what is already known (from callbacks, or an earlier baseline) is compared as usual.
+    baseline = not connection.exists(baseline_key) and not getattr(source, "announce_existing", False)
+    silent_new = baseline or not getattr(module, "ANNOUNCE_NEW", True)
 
     found = []
-    for before, item in zip(previous, items, strict=True):
-        found += module.changes(before, item)
+    with connection.pipeline(transaction=False) as pipe:
+        for subject, before, item in zip(subjects, previous, items, strict=True):
+            if before is None and silent_new:
+                _record_silently(pipe, name, module, subject, item)
+                continue
+            if before is None and hasattr(module, "enrich"):
+                module.enrich(source, api, item)
+            found += module.changes(before, item)
+        pipe.execute()
     members = connection.smembers(known_key)
     gone = {member.decode() if isinstance(member, bytes) else str(member) for member in members} - set(subjects)
     removed_subjects = []
@@ -145,4 +152,6 @@ def _apply(connection: redis.Redis, name: str, source: PullSource, module: Any, 
             pipe.srem(known_key, *removed_subjects)
         pipe.set(baseline_key, utc_now())
         pipe.execute()
+    if baseline:
+        log.info("baseline_recorded", source=name, items=len(items), hint="announce_existing: true to announce them")
     return emitted

@@ -14,7 +14,7 @@ import structlog
 from rq import Queue
 
 from receiver import keys
-from receiver.config import Config, WorkReduceSource, WorksectionSource, WorkTapsSource
+from receiver.config import Config, poll_interval_of
 from workers.polling import backoff_key
 
 POLL_SOURCE = "workers.jobs.poll_source"
@@ -31,16 +31,15 @@ def tick(connection: redis.Redis, config: Config) -> list[str]:
     queue = Queue(keys.QUEUE, connection=connection)
     enqueued = []
     for name, source in config.sources.items():
-        if not isinstance(source, (WorkReduceSource, WorksectionSource, WorkTapsSource)):
+        interval = poll_interval_of(source)
+        if interval is None or connection.exists(backoff_key(name)):
             continue
-        if connection.exists(backoff_key(name)):
-            continue
-        if connection.set(due_key(name), 1, nx=True, ex=source.poll_interval):
+        if connection.set(due_key(name), 1, nx=True, ex=interval):
             queue.enqueue(
                 POLL_SOURCE,
                 name,
                 description=f"poll {name}",
-                job_timeout=max(60, int(source.timeout * 20)),
+                job_timeout=max(120, int(getattr(source, "timeout", 15) * 20)),
                 result_ttl=60,
                 failure_ttl=24 * 3600,
             )
@@ -49,9 +48,7 @@ def tick(connection: redis.Redis, config: Config) -> list[str]:
 
 
 def run(connection: redis.Redis, config: Config, stop: threading.Event) -> None:
-    pulled = [
-        name for name, source in config.sources.items() if source.platform in ("workreduce", "worksection", "worktaps")
-    ]
+    pulled = [name for name, source in config.sources.items() if poll_interval_of(source) is not None]
     log.info("scheduler_started", pull_sources=pulled)
     while not stop.is_set():
         try:
