@@ -323,3 +323,12 @@ class RedisProxy:
             for writer in list(self._writers):
                 self.loop.call_soon_threadsafe(writer.close)
             self._writers.clear()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15, what: str = "condition") -> None:
+    """Poll `condition` every 0.1 s until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not true within {timeout} s")
+        time.sleep(0.1)

@@ -13,7 +13,7 @@ import redis
 from tests.emulators.workreduce import LIFECYCLE, WorkReduce
 from tests.emulators.worksection import Worksection
 from tests.emulators.worktaps import WorkTaps
-from tests.servers import CaptureServer, Service
+from tests.servers import CaptureServer, Service, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -64,10 +64,7 @@ def test_an_order_walking_the_workreduce_lifecycle(
         platform.add_order("Existing order", "In Progress")
         source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
         started(start, config(sink_server, slack, source))
-        deadline = time.monotonic() + 15
-        while not rdb.exists("wh:poll:baseline:wr"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: rdb.exists("wh:poll:baseline:wr"), what="baseline")
         number = platform.add_order("QA Screenshot of Ad Creative - BigCo")
         assert [e["type"] for e in wait_events(sink_server, 1)] == ["workreduce.order.created"]
         for count, status in enumerate(LIFECYCLE[1:], start=2):
@@ -113,10 +110,7 @@ def test_a_bad_key_is_reported_and_backed_off(
     try:
         source = f"  wr: {{platform: workreduce, api_key: wrong-key, base_url: '{platform.url}/v2', poll_interval: 1}}"
         service = started(start, config(sink_server, slack, source))
-        deadline = time.monotonic() + 15
-        while not rdb.hget("wh:poll:status:wr", "last_error"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: rdb.hget("wh:poll:status:wr", "last_error"), what="a poll error")
         assert rdb.hget("wh:poll:status:wr", "last_error").startswith(b"answered 401")  # type: ignore[union-attr]
         assert rdb.exists("wh:poll:backoff:wr")
         time.sleep(2)
@@ -137,10 +131,7 @@ def test_worksection_task_created_done_reopened_and_commented(
             " comments: true}"
         )
         started(start, config(sink_server, slack, source))
-        deadline = time.monotonic() + 15
-        while not rdb.exists("wh:poll:baseline:ws"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: rdb.exists("wh:poll:baseline:ws"), what="baseline")
         task = platform.add_task("Proofread the brochure")
         wait_events(sink_server, 1)
         platform.add_comment(task, "Started on page 3")
@@ -174,10 +165,7 @@ def test_worktaps_accounts_created_updated_and_removed(
             " page_size: 2}"
         )
         service = started(start, config(sink_server, slack, source))
-        deadline = time.monotonic() + 15
-        while not rdb.exists("wh:poll:baseline:wt"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: rdb.exists("wh:poll:baseline:wt"), what="baseline")
         ann = platform.add_account("Ann", "Lee", "ann@example.com")
         wait_events(sink_server, 1)
         platform.update_account(ann, jobTitle="Lead editor")

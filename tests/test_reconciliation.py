@@ -11,7 +11,7 @@ import redis
 
 from tests.emulators.sharedworkforce import SharedWorkforce
 from tests.emulators.wordy import Wordy
-from tests.servers import TOKEN, CaptureServer, Service
+from tests.servers import TOKEN, CaptureServer, Service, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +54,7 @@ def test_a_forged_wordy_status_callback_is_caught_by_confirmation(
     service = start(config(sink_server, wordy, swf, "    confirm: true"))
     forged = service.wordy(b'{"status": ["aer", "c"], "job_id": 123}')  # Wordy says the job is still with the editor
     assert forged.status_code == 202
-    deadline = time.monotonic() + 15
-    while not rdb.zcard("wh:mismatches"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: rdb.zcard("wh:mismatches"), what="a recorded mismatch")
     assert rdb.hget(f"wh:mismatch:{forged.json()['id']}", "actual") == b"aer"
     real = wordy.move(123, "acr", f"{service.base}/hooks/wordy-main/{TOKEN}")
     assert real is not None and real.status_code == 202
@@ -92,13 +89,6 @@ def test_a_dropped_wordy_callback_is_recovered_by_reconciliation(
     assert len(sink_server.requests) == 2
 
 
-def wait_baseline(rdb: redis.Redis, source: str) -> None:
-    deadline = time.monotonic() + 15
-    while not rdb.exists(f"wh:poll:baseline:{source}"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-
-
 def test_a_dropped_shared_workforce_callback_is_recovered_by_reconciliation(
     start: Callable[[str], Service],
     sink_server: CaptureServer,
@@ -109,7 +99,7 @@ def test_a_dropped_shared_workforce_callback_is_recovered_by_reconciliation(
     swf.complete(1, "Before we started", ["old"])  # baseline: not announced
     service = start(config(sink_server, wordy, swf))
     service.start_scheduler()
-    wait_baseline(rdb, "swf")
+    wait_until(lambda: rdb.exists("wh:poll:baseline:swf"), what="baseline")
     hook = f"{service.base}/hooks/swf"
     swf.complete(2, "Tag photo", ["cat"], hook)
     sink_server.wait_for(1)
