@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install clean
+.PHONY: run test lint format install clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/aof_fsync.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/ingest.py --quick
+	$(BIN)/python bench/aof_fsync.py --rounds 1 --per-round 300
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

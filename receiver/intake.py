@@ -37,6 +37,7 @@ class Intake:
         self.ingest = ingest or Ingest()
         self._redis_down_until = 0.0
         self._drain_lock = asyncio.Lock()
+        self._others_waiting = False  # spool files of other processes; refreshed by the drainer
 
     def _trip(self) -> None:
         self._redis_down_until = time.monotonic() + BREAKER_SECONDS
@@ -46,7 +47,7 @@ class Intake:
         return time.monotonic() < self._redis_down_until
 
     async def accept(self, item: Prepared) -> Outcome:
-        if not self.redis_down and not self.spool.waiting():  # keep order: after a spool, drain first
+        if not self.redis_down and not self.spool.pending and not self._others_waiting:  # spooled ones first
             try:
                 return "accepted" if await self.ingest.submit(self.client, item) else "duplicate"
             except RedisError as error:
@@ -74,7 +75,8 @@ class Intake:
         """Background task for the app's lifetime."""
         while True:
             await asyncio.sleep(DRAIN_INTERVAL)
-            if not self.spool.waiting():
+            self._others_waiting = self.spool.waiting()
+            if not self._others_waiting:
                 continue
             try:
                 await self.client.ping()
@@ -86,5 +88,6 @@ class Intake:
                 log.exception("spool_drain_failed")
                 continue
             self._redis_down_until = 0.0
+            self._others_waiting = False
             if moved:
                 log.info("spool_drained", moved=moved)
