@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from rq import Queue, Retry
-from rq.utils import now
+from rq.utils import now, utcformat
 
 from receiver import keys
 from receiver.events import Event
@@ -27,17 +28,25 @@ PROCESS_RETRY = Retry(max=6, interval=[0, 5, 30, 120, 600, 3600])  # first: at o
 RESULT_TTL = 3600
 FAILURE_TTL = 365 * 24 * 3600
 
+# ARGV: event json, ttl, content type, raw body, received at, event id, the job hash's constant
+# fields as one JSON object, the job's data (RQ's compressed call), enqueue time, description.
 _STORE_AND_ENQUEUE = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[2], 'content_type', ARGV[3], 'body', ARGV[4], 'received_at', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+local job = {'data', ARGV[8], 'created_at', ARGV[9], 'enqueued_at', ARGV[9], 'description', ARGV[10]}
+for field, value in pairs(cjson.decode(ARGV[7])) do
+  job[#job + 1] = field
+  job[#job + 1] = value
+end
+redis.call('HSET', KEYS[3], unpack(job))
 redis.call('RPUSH', KEYS[4], ARGV[6])
 redis.call('SADD', KEYS[5], KEYS[4])
 return 1
 """
+_PER_JOB_FIELDS = ("data", "created_at", "enqueued_at", "description")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +91,17 @@ class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
 
     def __init__(self, queue_name: str = keys.QUEUE) -> None:
-        # RQ builds the job hash; this queue is never used to talk to Redis.
+        # RQ builds the job hash once, as a template; this queue is never used to talk to Redis.
         self._queue = Queue(queue_name, connection=redis.Redis())
+        template = self.rq_job_hash("evt_template")
+        constant = {k: v for k, v in template.items() if k not in _PER_JOB_FIELDS}
+        # As redis-py would encode them: a str subclass (RQ's JobStatus) by its value, not its str().
+        self._constant = json.dumps(
+            {k: v.encode().decode() if isinstance(v, str) else str(v) for k, v in constant.items()}
+        )
 
-    def _job_fields(self, event_id: str) -> list[Any]:
+    def rq_job_hash(self, event_id: str) -> dict[str, Any]:
+        """The hash RQ itself would store for this event's processing job (the reference format)."""
         job = self._queue.create_job(
             keys.PROCESS_EVENT,
             args=(event_id,),
@@ -97,10 +113,13 @@ class Ingest:
             retry=PROCESS_RETRY,
         )
         job.enqueued_at = now()  # what Queue.enqueue_job would set
-        flat: list[Any] = []
-        for field, value in job.to_dict().items():
-            flat += [field, value]
-        return flat
+        fields: dict[str, Any] = job.to_dict()
+        return fields
+
+    def _job_fields(self, event_id: str) -> list[Any]:
+        """Per event only what differs: RQ's serialized call, the time, the description."""
+        data = zlib.compress(self._queue.serializer.dumps((keys.PROCESS_EVENT, None, (event_id,), {})))
+        return [self._constant, data, utcformat(now()), f"process_event {event_id}"]
 
     def _call(self, item: Prepared) -> tuple[list[str], list[Any]]:
         job_key = self._queue.job_class.key_for(item.event_id)

@@ -244,3 +244,24 @@ def test_failing_clients_are_rate_limited_without_slowing_others(redis_url: str,
         assert int(refused.headers["retry-after"]) >= 1
         assert post(wordy, WORDY_URL, good).status_code == 202  # another address is not slowed
         assert guesser.get("/healthz").status_code == 200
+
+
+def test_the_stored_job_is_the_hash_rq_itself_builds(client: TestClient, rdb: redis.Redis) -> None:
+    """The receiver writes RQ's job hash from a template: it must stay what RQ would write."""
+    from rq.job import Job
+
+    from receiver.ingest import Ingest
+
+    event_id = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json")).json()["id"]
+    stored = rdb.hgetall(f"rq:job:{event_id}")
+    reference = Ingest().rq_job_hash(event_id)
+    assert set(stored) == {field.encode() for field in reference}
+    for field, value in reference.items():
+        if field not in ("created_at", "enqueued_at"):
+            expected = (
+                value if isinstance(value, bytes) else value.encode() if isinstance(value, str) else str(value).encode()
+            )
+            assert stored[field.encode()] == expected, field
+    job = Job.fetch(event_id, connection=rdb)
+    assert (job.func_name, job.args, job.get_status()) == ("workers.jobs.process_event", (event_id,), "queued")
+    assert job.retries_left == 6 and job.timeout == 20
