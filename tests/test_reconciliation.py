@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -39,8 +39,11 @@ def ids(sink: CaptureServer) -> list[str]:
 
 
 @pytest.fixture
-def platforms() -> tuple[Wordy, SharedWorkforce]:
-    return Wordy(WORDY_KEY).start(), SharedWorkforce(SWF_KEY).start()
+def platforms() -> Iterator[tuple[Wordy, SharedWorkforce]]:
+    wordy, swf = Wordy(WORDY_KEY).start(), SharedWorkforce(SWF_KEY).start()
+    yield wordy, swf
+    wordy.stop()
+    swf.stop()
 
 
 def test_a_forged_wordy_status_callback_is_caught_by_confirmation(
