@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from receiver.events import Phase
 from receiver.exceptions import ConfigError
 
 DEFAULT_CONFIG_PATH = "workhooks.yaml"
@@ -158,9 +159,6 @@ class WorkTapsSource(_PullSource):
         return [self.api_token.get_secret_value()]
 
 
-PullSource = WorkReduceSource | WorksectionSource | WorkTapsSource
-
-
 def poll_interval_of(source: object) -> int | None:
     """Seconds between polls of a source: a pull source's poll_interval, a callback source's reconcile_interval."""
     if isinstance(source, (WorkReduceSource, WorksectionSource, WorkTapsSource)):
@@ -261,7 +259,7 @@ class Match(_Model):
     source: list[str] | None = None
     type: list[str] | None = None
     subject: list[str] | None = None
-    phase: list[Literal["queued", "in_progress", "awaiting_client", "completed", "canceled"]] | None = None
+    phase: list[Phase] | None = None
     data: dict[str, list[Any]] = Field(default_factory=dict)
 
     @model_validator(mode="before")

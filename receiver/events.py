@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Phase = Literal["queued", "in_progress", "awaiting_client", "completed", "canceled"]
-PHASES: tuple[Phase, ...] = ("queued", "in_progress", "awaiting_client", "completed", "canceled")
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 

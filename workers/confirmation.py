@@ -54,11 +54,3 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
         actual=actual,
         action="recorded, not applied or delivered",
     )
-
-
-def mismatches(connection: redis.Redis, limit: int = 100) -> list[dict[str, str]]:
-    found = []
-    for raw_id in connection.zrevrange(MISMATCHES, 0, limit - 1):
-        fields = connection.hgetall(mismatch_key(raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)))
-        found.append({k.decode(): v.decode() for k, v in fields.items()})  # type: ignore[union-attr]
-    return [item for item in found if item]

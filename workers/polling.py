@@ -22,6 +22,7 @@ from workers import settings
 from workers.pollers import POLLERS, RECONCILERS
 from workers.pollers.client import AuthError, PollError
 from workers.state import STATE_TTL
+from workers.state import key_for as state_key_for
 
 MAX_BACKOFF = 3600.0
 log = structlog.get_logger("workhooks.poller")
@@ -41,10 +42,6 @@ def backoff_key(name: str) -> str:
 
 def status_key(name: str) -> str:
     return _key("status", name)
-
-
-def _state_key(name: str, subject: str) -> str:
-    return f"{keys.PREFIX}state:{name}:{subject}"
 
 
 def _release(connection: redis.Redis, name: str, token: str) -> None:
@@ -103,12 +100,12 @@ def _current(state: dict[str, Any] | None) -> dict[str, Any] | None:
 def _record_silently(pipe: Any, name: str, module: Any, subject: str, item: dict[str, Any]) -> None:
     initial = getattr(module, "initial_state", lambda item: {"current": module.snapshot(item)})(item)
     state = {"subject": subject, "source": name, "events": [], **initial}
-    pipe.set(_state_key(name, subject), json.dumps(state), ex=STATE_TTL)
+    pipe.set(state_key_for(name, subject), json.dumps(state), ex=STATE_TTL)
 
 
 def _apply(connection: redis.Redis, name: str, source: Any, module: Any, items: list[dict[str, Any]], api: Any) -> int:
     subjects = [f"{module.ENTITY}/{module.key(item)}" for item in items]
-    stored = connection.mget([_state_key(name, subject) for subject in subjects]) if subjects else []
+    stored = connection.mget([state_key_for(name, subject) for subject in subjects]) if subjects else []
     read_previous = getattr(module, "previous", _current)
     previous = [read_previous(json.loads(raw) if raw else None) for raw in stored]
     known_key = _key("known", name)
@@ -132,7 +129,7 @@ def _apply(connection: redis.Redis, name: str, source: Any, module: Any, items: 
     gone = {member.decode() if isinstance(member, bytes) else str(member) for member in members} - set(subjects)
     removed_subjects = []
     for subject in sorted(gone):
-        raw = connection.get(_state_key(name, subject))
+        raw = connection.get(state_key_for(name, subject))
         state = json.loads(raw) if raw else None
         announced = module.removed(state["current"]) if state and state.get("current") else []
         if announced:

@@ -24,8 +24,12 @@ STATE_TTL = 180 * 24 * 3600
 State = dict[str, Any]
 
 
+def key_for(source: str, subject: str) -> str:
+    return f"{keys.PREFIX}state:{source}:{subject}"
+
+
 def state_key(event: Event) -> str:
-    return f"{keys.PREFIX}state:{event.source}:{event.subject}"
+    return key_for(event.source, event.subject)
 
 
 def _wordy_status(state: State, event: Event) -> State:
@@ -130,5 +134,5 @@ def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, E
 
 
 def load(connection: redis.Redis, source: str, subject: str) -> State | None:
-    raw = connection.get(f"{keys.PREFIX}state:{source}:{subject}")
+    raw = connection.get(key_for(source, subject))
     return json.loads(raw) if raw else None

@@ -7,12 +7,14 @@ arrives after all is a duplicate, and the other way round.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from receiver.config import WordySource
 from receiver.events import Callback
+from receiver.exceptions import CallbackError
 from receiver.sources import wordy
 from workers.pollers.client import ApiClient, PollError
 
@@ -67,10 +69,8 @@ def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callbac
         return []
     body = {"status": [before["status"], item.get("status")], "job_id": int(item["id"])}
     try:
-        import json
-
         return [wordy.parse(json.dumps(body).encode(), "application/json")]  # the callback Wordy would have sent
-    except Exception:  # a status we do not know: leave it to the operator, do not invent one
+    except CallbackError:  # a status we do not know: leave it to the operator, do not invent one
         return []
 
 
