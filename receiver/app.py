@@ -7,32 +7,19 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 
-import redis.asyncio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from receiver import routes
+from receiver import connection, routes
 from receiver.config import Config, load_config
+from receiver.ingest import Ingest
 from receiver.intake import Intake
 from receiver.logs import RequestLog, configure_logging
 from receiver.ratelimit import FailureLimiter
 from receiver.spool import Spool
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_POOL_SIZE = 64
-
-
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-
-
-def connect(url: str) -> redis.asyncio.Redis:
-    """A bounded pool that waits for a free connection instead of failing under bursts."""
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_POOL_SIZE, timeout=5, socket_timeout=2, socket_connect_timeout=2
-    )
-    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def create_app(config: Config | None = None, url: str | None = None) -> Starlette:
@@ -43,8 +30,10 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.redis = connect(url or redis_url())
-        app.state.intake = Intake(app.state.redis, Spool(config.receiver.spool_dir))
+        redis_url = url or connection.url()
+        app.state.redis = connection.connect_async(redis_url, REDIS_POOL_SIZE)
+        ingest = Ingest(replicas=1 if connection.replicated(redis_url) else 0)
+        app.state.intake = Intake(app.state.redis, Spool(config.receiver.spool_dir), ingest)
         drainer = asyncio.create_task(app.state.intake.run_drainer())
         try:
             yield

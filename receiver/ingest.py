@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.exceptions import NoScriptError
 from rq import Queue, Retry
 from rq.utils import now, utcformat
 
@@ -47,6 +48,17 @@ redis.call('SADD', KEYS[5], KEYS[4])
 return 1
 """
 _PER_JOB_FIELDS = ("data", "created_at", "enqueued_at", "description")
+
+
+WAIT_MS = 200
+
+
+class NotReplicatedError(Exception):
+    """Stored on the primary, but no replica confirmed it within WAIT_MS."""
+
+    def __init__(self, stored: bool) -> None:
+        super().__init__("no replica confirmed the write")
+        self.stored = stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +102,9 @@ def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str]
 class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
 
-    def __init__(self, queue_name: str = keys.QUEUE) -> None:
+    def __init__(self, queue_name: str = keys.QUEUE, replicas: int = 0) -> None:
+        self.replicas = replicas  # acknowledge only once this many replicas have the write (Redis WAIT)
+        self._script = redis.asyncio.Redis().register_script(_STORE_AND_ENQUEUE)  # EVALSHA, loaded on demand
         # RQ builds the job hash once, as a template; this queue is never used to talk to Redis.
         self._queue = Queue(queue_name, connection=redis.Redis())
         template = self.rq_job_hash("evt_template")
@@ -134,9 +148,28 @@ class Ingest:
         return script_keys, [*args, item.event_id, *self._job_fields(item.event_id)]
 
     async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
-        """True when stored and queued now; False when the same event was already accepted."""
+        """True when stored and queued now; False when the same event was already accepted.
+
+        With replicas, the write and a WAIT go in one pipeline on one connection; a write no replica
+        confirmed in time raises NotReplicatedError (it is on the primary, which may yet be lost).
+        """
         script_keys, args = self._call(item)
-        return bool(await client.register_script(_STORE_AND_ENQUEUE)(keys=script_keys, args=args))
+        if not self.replicas:
+            return bool(await self._script(keys=script_keys, args=args, client=client))
+        for _ in range(2):
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
+                pipe.execute_command("WAIT", self.replicas, WAIT_MS)
+                stored, confirmed = await pipe.execute(raise_on_error=False)
+            if isinstance(stored, NoScriptError):  # a new primary after a failover: load, then again
+                await client.script_load(_STORE_AND_ENQUEUE)
+                continue
+            if isinstance(stored, Exception):
+                raise stored
+            if isinstance(confirmed, Exception) or int(confirmed) < self.replicas:
+                raise NotReplicatedError(bool(stored))
+            return bool(stored)
+        raise NoScriptError("the ingest script could not be loaded")
 
     def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
         script_keys, args = self._call(item)

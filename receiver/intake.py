@@ -8,6 +8,7 @@ answers again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Literal
 
@@ -16,7 +17,7 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from receiver.ingest import Ingest, Prepared
+from receiver.ingest import WAIT_MS, Ingest, NotReplicatedError, Prepared
 from receiver.spool import Spool, SpoolError, read
 
 BREAKER_SECONDS = 1.0
@@ -50,14 +51,22 @@ class Intake:
         if not self.redis_down and not self.spool.pending and not self._others_waiting:  # spooled ones first
             try:
                 return "accepted" if await self.ingest.submit(self.client, item) else "duplicate"
+            except NotReplicatedError as error:
+                # On the primary only: keep a copy on disk too, so losing the primary now loses nothing.
+                log.warning("not_replicated", action="spooling a copy", wait_ms=WAIT_MS)
+                await self._spool(item)
+                return "accepted" if error.stored else "duplicate"
             except RedisError as error:
                 self._trip()
                 log.warning("redis_unavailable", error=type(error).__name__, action="spooling")
+        await self._spool(item)
+        return "spooled"
+
+    async def _spool(self, item: Prepared) -> None:
         try:
             await anyio.to_thread.run_sync(self.spool.append, item)
         except SpoolError as error:
             raise UnavailableError(str(error)) from None
-        return "spooled"
 
     async def drain(self) -> int:
         """Move every spooled record into Redis, in order; returns how many were moved."""
@@ -66,7 +75,8 @@ class Intake:
             with self.spool.claim() as paths:
                 for path in paths:
                     for item in read(path):
-                        await self.ingest.submit(self.client, item)
+                        with contextlib.suppress(NotReplicatedError):  # best effort: the primary has it
+                            await self.ingest.submit(self.client, item)
                         moved += 1
                     path.unlink()
         return moved

@@ -30,6 +30,10 @@ from receiver.config import (
     config_path,
     load_config,
 )
+from receiver.connection import RedisURLError, parse_sentinel
+from receiver.connection import connect as connect_redis
+from receiver.connection import describe as describe_redis_url
+from receiver.connection import url as redis_url
 from receiver.events import Event
 from receiver.exceptions import ConfigError
 from receiver.keys import QUEUE
@@ -42,9 +46,18 @@ HEALTHY_RUN_SECONDS = 60.0
 
 
 def _redis_url() -> str:
-    from receiver.app import redis_url
+    """REDIS_URL, checked: a malformed one stops the command with the reason (exit 2)."""
+    value = redis_url()
+    try:
+        parse_sentinel(value)
+    except RedisURLError as error:
+        print(f"workhooks: REDIS_URL: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return value
 
-    return redis_url()
+
+def _redis() -> redis.Redis:
+    return connect_redis(_redis_url())
 
 
 def _load(path: str | None) -> Config:
@@ -122,6 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = args.path or str(config_path())
     config = _load(path)
     print(f"{path}: OK")
+    print(f"redis: {describe_redis_url(_redis_url())}")
     print("\n".join(describe(config)))
     return 0
 
@@ -130,6 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     _load(None)  # fail fast, with the key path, before uvicorn starts
+    _redis_url()
     uvicorn.run(
         "receiver.app:create_app",
         factory=True,
@@ -149,7 +164,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     _load(None)
     log = structlog.get_logger("workhooks.worker")
-    connection = redis.Redis.from_url(_redis_url())
+    connection = _redis()
     delay = 1.0
     while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
         started = time.monotonic()
@@ -189,7 +204,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run(redis.Redis.from_url(_redis_url()), config, stop)
+    run(_redis(), config, stop)
     return 0
 
 
@@ -240,7 +255,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from receiver.ingest import Ingest, prepare
     from receiver.sources import parser
 
-    connection = redis.Redis.from_url(_redis_url())
+    connection = _redis()
     if args.action == "list":
         items = quarantine.list_items(connection)
         for item in items:
@@ -296,7 +311,7 @@ def parse_since(value: str) -> float:
 def cmd_deliveries(args: argparse.Namespace) -> int:
     from workers import delivery
 
-    connection = redis.Redis.from_url(_redis_url())
+    connection = _redis()
     items = delivery.list_deliveries(connection, args.failed, args.sink, args.since or 0, args.limit)
     for item in items:
         error = f"  {item.last_status_code or ''} {item.last_error}".rstrip() if item.last_error else ""
@@ -308,7 +323,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from workers import delivery
 
-    connection = redis.Redis.from_url(_redis_url())
+    connection = _redis()
     if args.delivery_id:
         outcome = delivery.replay(connection, args.delivery_id)
         print(f"{args.delivery_id}: {outcome}")
@@ -330,7 +345,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     from receiver import keys
     from workers import delivery, state
 
-    connection = redis.Redis.from_url(_redis_url())
+    connection = _redis()
     raw = connection.get(keys.event(args.event_id))
     if raw is None:
         print(f"workhooks: no event {args.event_id} (unknown or expired)", file=sys.stderr)
