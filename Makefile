@@ -37,10 +37,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/aof_fsync.py
+	$(BIN)/python bench/scale.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/ingest.py --quick
 	$(BIN)/python bench/aof_fsync.py --rounds 1 --per-round 300
+	$(BIN)/python bench/scale.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
