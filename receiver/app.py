@@ -50,6 +50,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             Route("/hooks/{source}", routes.sharedworkforce_callback, methods=["POST"], max_body_size=limit),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
+            Route("/metrics", routes.metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", routes.openapi, methods=["GET"]),
         ],
         middleware=[

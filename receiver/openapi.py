@@ -187,6 +187,12 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus gauges: queue depth and age, dead letters, quarantine, workers, spool",
+                "responses": {"200": {"description": "Prometheus text format.", "content": {"text/plain": {}}}},
+            }
+        },
         "/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}
         },

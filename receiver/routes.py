@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from receiver import auth, quarantine
+from receiver import auth, metrics, quarantine
 from receiver.config import SharedWorkforceSource, Source, WordySource
 from receiver.events import Event
 from receiver.exceptions import CallbackError, ParseError
@@ -124,6 +124,13 @@ async def openapi(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus gauges of the deployment, read from Redis now (receiver/metrics.py)."""
+    depth = await anyio.to_thread.run_sync(request.app.state.intake.spool.depth)
+    values = await metrics.read(request.app.state.redis, depth)
+    return Response(metrics.render(values), media_type=metrics.CONTENT_TYPE)
 
 
 async def readyz(request: Request) -> Response:

@@ -35,7 +35,7 @@ CRASH_RETRY = Retry(max=3, interval=[0, 10, 60])
 JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
 DELIVERIES_INDEX = keys.PREFIX + "deliveries"
-DEAD_INDEX = keys.PREFIX + "dead"
+DEAD_INDEX = keys.DEAD_INDEX
 
 PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 import structlog
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from receiver import keys
@@ -181,6 +183,24 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ok", "redis": "ok", "spool_depth": 0}
 
 
+def gauges(client: TestClient) -> dict[str, float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {sample.name: sample.value for family in text_string_to_metric_families(response.text)
+            for sample in family.samples}  # fmt: skip
+
+
+def test_metrics_show_the_queue_a_worker_has_yet_to_drain(client: TestClient) -> None:
+    assert gauges(client)["workhooks_queue_depth"] == 0
+    post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
+    post(client, "/hooks/swf", fixture_bytes("sharedworkforce", "callback.json"), VENDOR_JSON)
+    time.sleep(0.05)
+    seen = gauges(client)
+    assert seen["workhooks_redis_up"] == 1 and seen["workhooks_queue_depth"] == 2
+    assert 0 < seen["workhooks_queue_oldest_age_seconds"] < 30
+    assert (seen["workhooks_dead_letters"], seen["workhooks_workers"], seen["workhooks_spool_depth"]) == (0, 0, 0)
+
+
 def test_redis_unreachable_spools_fsyncd_and_redacted(tmp_path: Path) -> None:
     dead = f"unix://{tmp_path}/no-redis.sock"
     with TestClient(create_app(make_config(tmp_path / "spool"), dead)) as client:
@@ -189,6 +209,7 @@ def test_redis_unreachable_spools_fsyncd_and_redacted(tmp_path: Path) -> None:
         assert (first.status_code, second.status_code) == (202, 202)
         assert first.log["outcome"] == "spooled"
         assert client.get("/readyz").json() == {"status": "degraded", "redis": "ConnectionError", "spool_depth": 2}
+        assert gauges(client) == {"workhooks_redis_up": 0, "workhooks_spool_depth": 2}
     spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").iterdir())
     assert spooled.count(b"\n") == 2
     assert first.json()["id"].encode() in spooled

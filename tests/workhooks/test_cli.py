@@ -87,6 +87,20 @@ def test_check_reports_errors_with_key_paths(
     assert "sources.swf.api_key: environment variable SWF_KEY is not set" in capsys.readouterr().err
 
 
+def test_check_shows_redis_url_without_its_password_and_refuses_a_malformed_one(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis+sentinel://:hunter2@10.0.0.1:26379,10.0.0.2:26379/mymaster/0")
+    assert main(["check", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "redis: redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379/mymaster/0" in out and "hunter2" not in out
+    monkeypatch.setenv("REDIS_URL", "redis+sentinel://10.0.0.1:26379")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(config)])
+    assert exit_info.value.code == 2
+    assert "REDIS_URL: Sentinel URL: redis+sentinel://host:port" in capsys.readouterr().err
+
+
 def _quarantine(redis_url: str, source: str, body: bytes, content_type: str = "application/json") -> str:
     async def put() -> str:
         client = redis.asyncio.Redis.from_url(redis_url)
