@@ -160,14 +160,14 @@ def normalized_states(client: redis.Redis) -> dict[str, Any]:
     return states
 
 
-def run(name: str, receivers: int, workers: int, items: list[Callback]) -> dict[str, Any]:
+def run(name: str, receivers: int, workers: int, items: list[Callback], sink_delay_ms: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         server = embedded.start(folder / "redis")
         sink_log = folder / "sink.log"
         sink_port = free_port()
         env = {**os.environ, "REDIS_URL": server.url, "WORKHOOKS_CONFIG": str(config(folder, sink_port)),
-               "LOG_LEVEL": "WARNING", "SINK_LOG": str(sink_log)}  # fmt: skip
+               "LOG_LEVEL": "WARNING", "SINK_LOG": str(sink_log), "SINK_DELAY_MS": str(sink_delay_ms)}  # fmt: skip
         uvicorn = [str(BIN / "uvicorn"), "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
         processes = [subprocess.Popen([*uvicorn, "--port", str(sink_port), "bench.sink_app:app"], env=env, cwd=ROOT)]
         ports = [free_port() for _ in range(receivers)]
@@ -220,12 +220,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--jobs", type=int, default=600)
     parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--sink-delay-ms", type=int, default=0, help="the sink answers after this long")
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.tasks = 60, 20
     items = callbacks(args.jobs, args.tasks)
-    single = run("1 receiver + 1 worker", 1, 1, items)
-    scaled = run("2 receivers + 4 workers", 2, 4, items)
+    single = run("1 receiver + 1 worker", 1, 1, items, args.sink_delay_ms)
+    scaled = run("2 receivers + 4 workers", 2, 4, items, args.sink_delay_ms)
     problems = []
     for result in (single, scaled):
         print(
@@ -246,7 +247,7 @@ def main() -> None:
     print(f"throughput ratio (2 receivers + 4 workers) / (1 + 1): {ratio:.2f}x on {os.cpu_count()} CPUs")
     report = {
         "machine": {"cpus": os.cpu_count(), "cpu": platform.machine(), "python": sys.version.split()[0]},
-        "settings": {"jobs": args.jobs, "tasks": args.tasks, "connections": CONNECTIONS},
+        "settings": {**vars(args), "connections": CONNECTIONS},
         "runs": [{k: v for k, v in result.items() if k != "states"} for result in (single, scaled)],
         "ratio": ratio,
         "state_identical": single["states"] == scaled["states"],

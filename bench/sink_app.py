@@ -1,10 +1,12 @@
-"""A local webhook sink for the benchmarks: answers 204 at once and appends each webhook-id to SINK_LOG."""
+"""A local webhook sink for the benchmarks: answers 204 (after SINK_DELAY_MS), appends each webhook-id to SINK_LOG."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
+DELAY = float(os.environ.get("SINK_DELAY_MS", "0")) / 1000  # a slow sink: answer after this long
 _log = open(os.environ["SINK_LOG"], "ab", buffering=0)  # noqa: SIM115 - open for the process's lifetime
 
 
@@ -17,6 +19,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     while (await receive()).get("more_body"):
         pass
+    if DELAY:
+        await asyncio.sleep(DELAY)
     headers = dict(scope["headers"])
     _log.write(headers.get(b"webhook-id", b"-") + b"\n")  # one write(2) per line: lines never interleave
     await send({"type": "http.response.start", "status": 204, "headers": []})
