@@ -24,3 +24,8 @@ def raw(event_id: str) -> str:
 
 def quarantined(item_id: str) -> str:
     return f"{PREFIX}quarantine:{item_id}"
+
+
+def poll_status(name: str) -> str:
+    """A pull source's last poll: last_ok_at, failures, last_error (workers/polling.py writes it)."""
+    return f"{PREFIX}poll:status:{name}"

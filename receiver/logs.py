@@ -10,6 +10,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from receiver import metrics
+
 
 def configure_logging(level: str = "INFO") -> None:
     shared: list[Any] = [
@@ -52,6 +54,12 @@ class RequestLog:
         finally:
             route = scope.get("route")
             context = structlog.contextvars.get_contextvars()
+            if getattr(route, "path", "").startswith("/hooks/"):
+                known = context.get("source") in scope["app"].state.config.sources
+                outcome = context.get("outcome") or f"http_{status}"
+                metrics.record_callback(
+                    context["source"] if known else "unknown", outcome, time.perf_counter() - started
+                )
             if status == 413 and "reason" not in context:
                 context["reason"] = "body over the size limit"
             self.log.info(

@@ -129,8 +129,8 @@ async def healthz(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus gauges of the deployment, read from Redis now (receiver/metrics.py)."""
     depth = await anyio.to_thread.run_sync(request.app.state.intake.spool.depth)
-    values = await metrics.read(request.app.state.redis, depth)
-    return Response(metrics.render(values), media_type=metrics.CONTENT_TYPE)
+    snapshot = await metrics.read(request.app.state.redis, depth, request.app.state.config.sources)
+    return Response(metrics.render(snapshot), media_type=metrics.CONTENT_TYPE)
 
 
 async def readyz(request: Request) -> Response:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import fixture_bytes
-from tests.servers import KEY, SECRET, TOKEN, Captured, CaptureServer, Service
+from tests.servers import KEY, SECRET, TOKEN, Captured, CaptureServer, Service, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -168,6 +169,24 @@ def test_a_sink_that_is_down_gets_the_event_after_retries(
         ("failed", 500),
         ("delivered", None),
     ]
+
+    def metrics() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = service.http.get("/metrics").text
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+    wait_until(lambda: ("workhooks_delivered_delay_seconds_count", (("sink", "erp"),)) in metrics(), what="metrics")
+    seen = metrics()  # the workers' counters, served by the receiver from Redis
+    assert (
+        seen[("workhooks_events_processed_total", (("source", "wordy-main"), ("type", "wordy.job.status_changed")))]
+        == 1
+    )
+    assert seen[("workhooks_deliveries_total", (("outcome", "failed"), ("sink", "erp")))] == 2
+    assert seen[("workhooks_deliveries_total", (("outcome", "delivered"), ("sink", "erp")))] == 1
+    assert seen[("workhooks_delivery_seconds_count", (("sink", "erp"),))] == 3
+    assert 1 < seen[("workhooks_delivered_delay_seconds_sum", (("sink", "erp"),))] < 20  # two retries ~1 s apart
+    assert seen[("workhooks_processing_delay_seconds_count", (("source", "wordy-main"),))] == 1
+    assert seen[("workhooks_workers", ())] >= 1 and seen[("workhooks_queue_depth", ())] == 0
 
 
 def test_a_failing_sink_does_not_delay_another(

@@ -21,7 +21,7 @@ import structlog
 from rq import Queue, Retry
 from rq.utils import now
 
-from receiver import keys
+from receiver import keys, metrics
 from receiver.events import Event, utc_now
 from workers import router, settings
 from workers.exceptions import DeliveryError
@@ -194,6 +194,12 @@ def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt: int
         pipe.expire(attempts_key(event_id), keys.EVENT_TTL)
         pipe.hset(key, mapping=fields)
         pipe.hincrby(key, "attempts", 1)
+        metrics.count(pipe, "workhooks_deliveries", sink_name, DEAD if outcome == DEAD else record["outcome"])
+        metrics.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
+        if outcome == DELIVERED:
+            metrics.observe(
+                pipe, "workhooks_delivered_delay_seconds", metrics.seconds_since(event.time) or 0.0, sink_name
+            )
         if outcome == DEAD:
             pipe.zadd(DEAD_INDEX, {item_id: time.time()})
         elif delay is not None:

@@ -8,7 +8,7 @@ import redis
 import structlog
 from rq.job import get_current_job
 
-from receiver import keys
+from receiver import keys, metrics
 from receiver.config import WordySource
 from receiver.events import Event
 from receiver.sources import wordy
@@ -46,6 +46,10 @@ def process_event(event_id: str) -> list[str]:
     def fan_out(pipe: Any, final: Event) -> None:
         chosen[:] = router.sinks_for(config, final)
         delivery.open_deliveries(connection, pipe, final, chosen)
+        metrics.count(pipe, "workhooks_events_processed", final.source, final.type)
+        metrics.observe(
+            pipe, "workhooks_processing_delay_seconds", metrics.seconds_since(final.time) or 0.0, final.source
+        )
 
     final, applied = state.apply_event(connection, event, fan_out)
     log.info(

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 import structlog
 
-from receiver import keys
+from receiver import keys, metrics
 from receiver.config import poll_interval_of
 from receiver.events import Event, utc_now
 from receiver.ingest import Ingest, prepare
@@ -41,7 +41,7 @@ def backoff_key(name: str) -> str:
 
 
 def status_key(name: str) -> str:
-    return _key("status", name)
+    return keys.poll_status(name)
 
 
 def _release(connection: redis.Redis, name: str, token: str) -> None:
@@ -77,18 +77,24 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
             level = log.error if isinstance(error, AuthError) else log.warning
             hint = "check the source's key; polling again later" if isinstance(error, AuthError) else "backing off"
             level("poll_failed", source=name, error=str(error), hint=hint, next_poll_in_s=round(wait, 1))
-            connection.hset(status_key(name), mapping={"last_error": str(error), "last_error_at": utc_now()})
+            with connection.pipeline(transaction=False) as pipe:
+                pipe.hset(status_key(name), mapping={"last_error": str(error), "last_error_at": utc_now()})
+                metrics.count(pipe, "workhooks_polls", name, "failed")
+                pipe.execute()
             return {"outcome": "failed", "error": str(error)}
         emitted = _apply(connection, name, source, module, items, api)
     finally:
         api.close()
         _release(connection, name, token)
     took = round((time.perf_counter() - started) * 1000, 1)
-    connection.hset(
-        status_key(name),
-        mapping={"last_ok_at": utc_now(), "items": len(items), "emitted": emitted, "requests": api.requests,
-                 "duration_ms": took, "failures": 0, "last_error": ""},
-    )  # fmt: skip
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hset(
+            status_key(name),
+            mapping={"last_ok_at": utc_now(), "items": len(items), "emitted": emitted, "requests": api.requests,
+                     "duration_ms": took, "failures": 0, "last_error": ""},
+        )  # fmt: skip
+        metrics.count(pipe, "workhooks_polls", name, "ok")
+        pipe.execute()
     log.info("polled", source=name, items=len(items), emitted=emitted, requests=api.requests, duration_ms=took)
     return {"outcome": "ok", "items": len(items), "emitted": emitted}
 

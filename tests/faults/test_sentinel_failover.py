@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import SentinelCluster
-from tests.servers import TOKEN, CaptureServer, Service, wait_until
+from tests.servers import TOKEN, Captured, CaptureServer, Service, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +50,18 @@ def test_primary_killed_under_load_every_acknowledged_callback_is_delivered(
     latencies: list[float] = []
     failures: list[str] = []
     killed: dict[str, float] = {}
+    refused: list[str] = []
+
+    def refuse_first(request: Captured) -> int:  # so the first delivery needs RQ's scheduler, on Sentinel too
+        if not refused:
+            refused.append(request.headers["webhook-id"])
+            return 503
+        return 200
+
+    sink_server.status = refuse_first
     try:
         assert services[0].wordy(b'{"status": ["acp", "aer"], "job_id": 1}').status_code == 202
-        sink_server.wait_for(1)
+        assert [r.headers["webhook-id"] for r in sink_server.wait_for(1)] == refused  # retried 1 s later
         old_primary = sentinel_cluster.primary()
 
         def kill_later() -> None:

@@ -183,22 +183,29 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ok", "redis": "ok", "spool_depth": 0}
 
 
-def gauges(client: TestClient) -> dict[str, float]:
+def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """/metrics as {(name, labels): value}, parsed by prometheus-client's own parser."""
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    return {sample.name: sample.value for family in text_string_to_metric_families(response.text)
-            for sample in family.samples}  # fmt: skip
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}  # fmt: skip
 
 
-def test_metrics_show_the_queue_a_worker_has_yet_to_drain(client: TestClient) -> None:
-    assert gauges(client)["workhooks_queue_depth"] == 0
+def test_metrics_show_the_queue_a_worker_has_yet_to_drain_and_each_callback(client: TestClient) -> None:
+    before = samples(client)
+    accepted = ("workhooks_callbacks_total", (("outcome", "accepted"), ("source", "wordy-main")))
+    unknown = ("workhooks_callbacks_total", (("outcome", "rejected"), ("source", "unknown")))
     post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json"))
     post(client, "/hooks/swf", fixture_bytes("sharedworkforce", "callback.json"), VENDOR_JSON)
+    post(client, "/hooks/made-up-by-a-scanner/x", b"{}")
     time.sleep(0.05)
-    seen = gauges(client)
-    assert seen["workhooks_redis_up"] == 1 and seen["workhooks_queue_depth"] == 2
-    assert 0 < seen["workhooks_queue_oldest_age_seconds"] < 30
-    assert (seen["workhooks_dead_letters"], seen["workhooks_workers"], seen["workhooks_spool_depth"]) == (0, 0, 0)
+    seen = samples(client)
+    assert seen[("workhooks_redis_up", ())] == 1 and seen[("workhooks_queue_depth", ())] == 2
+    assert 0 < seen[("workhooks_queue_oldest_age_seconds", ())] < 30
+    assert seen[("workhooks_dead_letters", ())] == seen[("workhooks_spool_depth", ())] == 0
+    assert seen[accepted] - before.get(accepted, 0) == 1
+    assert seen[unknown] - before.get(unknown, 0) == 1  # an attacker's path never becomes a label
+    assert not any(dict(labels).get("source") == "made-up-by-a-scanner" for _, labels in seen)
 
 
 def test_redis_unreachable_spools_fsyncd_and_redacted(tmp_path: Path) -> None:
@@ -209,7 +216,9 @@ def test_redis_unreachable_spools_fsyncd_and_redacted(tmp_path: Path) -> None:
         assert (first.status_code, second.status_code) == (202, 202)
         assert first.log["outcome"] == "spooled"
         assert client.get("/readyz").json() == {"status": "degraded", "redis": "ConnectionError", "spool_depth": 2}
-        assert gauges(client) == {"workhooks_redis_up": 0, "workhooks_spool_depth": 2}
+        seen = samples(client)
+        assert (seen[("workhooks_redis_up", ())], seen[("workhooks_spool_depth", ())]) == (0, 2)
+        assert ("workhooks_queue_depth", ()) not in seen
     spooled = b"".join(path.read_bytes() for path in (tmp_path / "spool").iterdir())
     assert spooled.count(b"\n") == 2
     assert first.json()["id"].encode() in spooled
