@@ -101,3 +101,53 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         [analyze, "verify", "--man=no", *units], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert result.returncode == 0 and "workhooks" not in result.stderr, result.stderr
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name /metrics can carry (receiver/metrics.py)."""
+    from receiver import metrics
+
+    names = {*metrics.GAUGES, "workhooks_poll_age_seconds", "workhooks_callbacks_total"}
+    names |= {f"{name}_total" for name in metrics.COUNTERS}
+    for histogram in [*metrics.HISTOGRAMS, "workhooks_ack_seconds"]:
+        names |= {f"{histogram}_{suffix}" for suffix in ("bucket", "count", "sum")}
+    return names
+
+
+def grafana_expressions() -> dict[str, str]:
+    """{where: PromQL} for every alert rule and dashboard panel target."""
+    import json
+
+    rules = yaml.safe_load((DEPLOY / "grafana" / "alerts.yaml").read_text())
+    found = {f"alert {rule['alert']}": rule["expr"] for group in rules["groups"] for rule in group["rules"]}
+    dashboard = json.loads((DEPLOY / "grafana" / "workhooks-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            found[f"panel {panel['title']!r} {target['refId']}"] = target["expr"]
+    return found
+
+
+def test_alerts_and_dashboard_parse_as_promql_and_use_only_metrics_we_export() -> None:
+    import re
+
+    import promql_parser
+
+    exported = exported_metric_names()
+    used: set[str] = set()
+    for where, expression in grafana_expressions().items():
+        promql_parser.parse(expression)  # raises on a syntax error
+        names = set(re.findall(r"\bworkhooks_[a-z_]+\b", expression))
+        assert names <= exported, f"{where}: {names - exported} not exported"
+        used |= names
+    base = {re.sub(r"_(bucket|count|sum)$", "", name) for name in exported}
+    shown = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
+    assert base <= shown, f"exported but on no panel or alert: {base - shown}"
+
+
+def test_alert_rules_have_the_fields_prometheus_requires() -> None:
+    rules = yaml.safe_load((DEPLOY / "grafana" / "alerts.yaml").read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"} and rule["annotations"]["summary"]
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert {"WorkhooksDeadLettersGrowing", "WorkhooksQueueBacklog", "WorkhooksSinkFailing"} <= alerts
