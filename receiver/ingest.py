@@ -12,6 +12,7 @@ import json
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -30,7 +31,8 @@ RESULT_TTL = 3600
 FAILURE_TTL = 365 * 24 * 3600
 
 # ARGV: event json, ttl, content type, raw body, received at, event id, the job hash's constant
-# fields as one JSON object, the job's data (RQ's compressed call), enqueue time, description.
+# fields as one JSON object, the job's data (RQ's compressed call), enqueue time, description,
+# received at as a Unix time (the score in the event index, which forgets events past their ttl).
 _STORE_AND_ENQUEUE = """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
@@ -45,6 +47,8 @@ end
 redis.call('HSET', KEYS[3], unpack(job))
 redis.call('RPUSH', KEYS[4], ARGV[6])
 redis.call('SADD', KEYS[5], KEYS[4])
+redis.call('ZADD', KEYS[6], ARGV[11], ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[11]) - tonumber(ARGV[2]))
 return 1
 """
 _PER_JOB_FIELDS = ("data", "created_at", "enqueued_at", "description")
@@ -143,9 +147,11 @@ class Ingest:
             job_key,
             self._queue.key,
             self._queue.redis_queues_keys,
+            keys.EVENTS_INDEX,
         ]
         args: list[Any] = [item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at]
-        return script_keys, [*args, item.event_id, *self._job_fields(item.event_id)]
+        received = datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
+        return script_keys, [*args, item.event_id, *self._job_fields(item.event_id), received]
 
     async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
         """True when stored and queued now; False when the same event was already accepted.

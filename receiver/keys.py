@@ -11,6 +11,7 @@ PROCESS_EVENT = "workers.jobs.process_event"  # enqueued by path: receiver never
 EVENT_TTL = 30 * 24 * 3600  # how long events, raw bodies and their dedupe keys are kept
 QUARANTINE_TTL = 30 * 24 * 3600
 QUARANTINE_INDEX = PREFIX + "quarantine"
+EVENTS_INDEX = PREFIX + "events"  # sorted set: event id -> received at (Unix time)
 DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused (workers/delivery.py)
 
 

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TypeVar, get_args
 from urllib.parse import urlsplit
 
 import redis
@@ -34,15 +35,19 @@ from receiver.connection import RedisURLError, parse_sentinel
 from receiver.connection import connect as connect_redis
 from receiver.connection import describe as describe_redis_url
 from receiver.connection import url as redis_url
-from receiver.events import Event
+from receiver.events import Event, Phase
 from receiver.exceptions import ConfigError
 from receiver.keys import QUEUE
 from receiver.sources import PLATFORMS
+from workers.eventlog import STATUSES
 from workers.pollers import POLLERS
 
+T = TypeVar("T")
 DEFAULT_PORT = 8000
 MAX_RECONNECT_DELAY = 5.0  # a worker waiting for Redis retries at least this often
 HEALTHY_RUN_SECONDS = 60.0
+EXIT_CODES = """exit codes: 0 done (events list: something found); 1 nothing found, refused or failed;
+2 bad arguments or configuration; 3 Redis (or, for send, the receiver) unreachable"""
 
 
 def _redis_url() -> str:
@@ -58,6 +63,15 @@ def _redis_url() -> str:
 
 def _redis() -> redis.Redis:
     return connect_redis(_redis_url())
+
+
+def _progress(items: Sequence[T], description: str) -> Iterable[T]:
+    """A rich progress bar on a terminal for long runs; nothing extra in a pipe or a log."""
+    from rich.console import Console
+    from rich.progress import track
+
+    console = Console(stderr=True)
+    return track(items, description=description, console=console, disable=len(items) < 50 or not console.is_terminal)
 
 
 def _load(path: str | None) -> Config:
@@ -276,7 +290,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     ingest, failures = Ingest(), 0
     listed = quarantine.list_items(connection, limit=10_000) if args.id == "all" else []
     targets = [entry.id for entry in listed] if args.id == "all" else [args.id]
-    for item_id in targets:
+    for item_id in _progress(targets, "replaying quarantined bodies"):
         found = quarantine.get(connection, item_id)
         source = config.sources.get(found.source) if found else None
         if found is None or source is None:
@@ -333,19 +347,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 2
     items = delivery.list_deliveries(connection, True, args.sink, args.since or 0, limit=1_000_000)
     queued = 0
-    for index, item in enumerate(items, 1):
+    for item in _progress(items, "replaying dead deliveries"):
         queued += delivery.replay(connection, item.id) == "queued"
-        if index % 500 == 0 or index == len(items):
-            print(f"replayed {index}/{len(items)}", file=sys.stderr)
     print(f"{queued} dead deliveries queued again")
     return 0
 
 
 def cmd_events(args: argparse.Namespace) -> int:
     from receiver import keys
-    from workers import delivery, state
+    from workers import delivery, eventlog, state
 
     connection = _redis()
+    if args.action == "list":
+        filters = eventlog.Filters(args.source, args.type, args.subject, args.phase, args.since or 0.0, args.status)
+        found = eventlog.find(connection, filters, _load(None).sinks, limit=args.limit)
+        for item in found:
+            event = item.event
+            sinks = " ".join(f"{sink}:{status}" for sink, status in item.deliveries.items())
+            print(f"{eventlog.age(item.received_at):>4} ago  {event.id}  {event.source:<14} {event.type:<42} "
+                  f"{event.subject:<16} {event.phase or '-':<16} {item.status:<9} {sinks}".rstrip())  # fmt: skip
+        print(f"{len(found)} event{'s' if len(found) != 1 else ''}", file=sys.stderr)
+        return 0 if found else 1
+    if not args.event_id:
+        print("workhooks: events show needs an event id (see 'workhooks events list')", file=sys.stderr)
+        return 2
     raw = connection.get(keys.event(args.event_id))
     if raw is None:
         print(f"workhooks: no event {args.event_id} (unknown or expired)", file=sys.stderr)
@@ -356,10 +381,10 @@ def cmd_events(args: argparse.Namespace) -> int:
     if current is not None:
         shown = {key: value for key, value in current.items() if key != "events"}
         print(f"\nstate of {event.subject}:\n" + json.dumps(shown, indent=2, ensure_ascii=False))
-    items = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in _load(None).sinks]
+    opened = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in _load(None).sinks]
     print("\ndeliveries:")
-    for item in filter(None, items):
-        print(f"  {item.sink:<20} {item.status:<9} {item.attempts} attempts  {item.last_error}".rstrip())
+    for opening in filter(None, opened):
+        print(f"  {opening.sink:<20} {opening.status:<9} {opening.attempts} attempts  {opening.last_error}".rstrip())
     print("attempts:")
     for attempt in delivery.attempts(connection, event.id):
         detail = f"{attempt.get('status_code') or ''} {attempt.get('error') or ''}".strip()
@@ -368,6 +393,87 @@ def cmd_events(args: argparse.Namespace) -> int:
             f"{attempt['duration_ms']:>8} ms  {detail}".rstrip()
         )
     return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Queue, workers, rates and failures, read from Redis."""
+    from receiver import keys, metrics
+    from workers import delivery
+
+    config = _load(None)
+    connection = _redis()
+    now = time.time()
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.llen(metrics.QUEUE_KEY)
+        pipe.lindex(metrics.QUEUE_KEY, 0)
+        pipe.scard("rq:workers")
+        pipe.zcount(keys.EVENTS_INDEX, now - 300, "+inf")
+        pipe.zcount(keys.EVENTS_INDEX, now - 3600, "+inf")
+        pipe.zcount(delivery.DEAD_INDEX, now - 3600, "+inf")
+        pipe.zcard(delivery.DEAD_INDEX)
+        pipe.zcard(keys.QUARANTINE_INDEX)
+        pipe.hgetall(metrics.WORKER_COUNTERS)
+        for name in config.sources:
+            pipe.hgetall(keys.poll_status(name))
+        depth, head, workers, last5, last60, dead_hour, dead, quarantined, counters, *polls = pipe.execute()
+    oldest = metrics.seconds_since(connection.hget(f"rq:job:{head.decode()}", "enqueued_at")) if head else None
+    print(f"queue        {depth} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
+    print(f"workers      {workers}")
+    print(f"events       {last5} in the last 5 min ({last5 / 300:.1f}/s), {last60} in the last hour")
+    print(f"dead letters {dead} ({dead_hour} in the last hour); quarantined {quarantined}")
+    totals: dict[str, dict[str, int]] = {}
+    for key, value in counters.items():
+        name, *labels = key.decode().split(metrics.SEPARATOR)
+        if name == "workhooks_deliveries":
+            totals.setdefault(labels[0], {})[labels[1]] = int(float(value))
+    for sink in config.sinks:
+        counts = totals.get(sink, {})
+        shown = ", ".join(f"{outcome} {counts.get(outcome, 0)}" for outcome in ("delivered", "failed", "dead"))
+        print(f"sink         {sink:<20} {shown}")
+    for name, status in zip(config.sources, polls, strict=True):
+        if status:
+            age = metrics.seconds_since(status.get(b"last_ok_at"))
+            error = status.get(b"last_error", b"").decode()
+            ok = f"last ok {age:.0f} s ago" if age is not None else "never polled successfully"
+            print(f"poll         {name:<20} {ok}" + (f"; last error: {error}" if error else ""))
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Post a sample (or a file) to a running receiver as the source's platform would."""
+    import httpx
+
+    from workhooks import samples
+
+    config = _load(None)
+    source = config.sources.get(args.source)
+    if source is None:
+        print(f"workhooks: no source {args.source!r} (sources: {', '.join(config.sources)})", file=sys.stderr)
+        return 2
+    try:
+        path, headers, shown = samples.request(args.source, source)
+        if args.file:
+            content_type = args.content_type or (
+                "application/xml" if args.file.suffix == ".xml" else "application/json"
+            )
+            payload = args.file.read_bytes()
+        else:
+            kind = args.sample or samples.SAMPLES[source.platform][0]
+            content_type, payload = samples.body(source.platform, kind, args.id)
+    except (ValueError, OSError) as error:
+        print(f"workhooks: {error}", file=sys.stderr)
+        return 2
+    try:
+        response = httpx.post(args.url.rstrip("/") + path, content=payload,
+                              headers={"content-type": content_type, **headers}, timeout=10)  # fmt: skip
+    except httpx.HTTPError as error:
+        print(
+            f"workhooks: {args.url} did not answer ({type(error).__name__}): is the receiver running?", file=sys.stderr
+        )
+        return 3
+    print(f"POST {shown} ({content_type}, {len(payload)} bytes) -> {response.status_code}")
+    print(response.text)
+    return 0 if response.is_success else 1
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -396,7 +502,10 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="workhooks", description="Callback receiver and event router for work platforms."
+        prog="workhooks",
+        description="Callback receiver and event router for work platforms.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -418,7 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler = commands.add_parser("scheduler", help="enqueue polls of the pull sources (WorkReduce, ...)")
     scheduler.set_defaults(func=cmd_scheduler)
 
-    up = commands.add_parser("up", help="run everything: embedded Redis unless REDIS_URL is set, then the Procfile")
+    up = commands.add_parser(
+        "up", aliases=["dev"], help="everything in one terminal: embedded Redis unless REDIS_URL is set, the Procfile"
+    )
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
     up.set_defaults(func=cmd_up)
 
@@ -436,10 +547,35 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=parse_since)
     replay.set_defaults(func=cmd_replay)
 
-    events = commands.add_parser("events", help="look at events")
-    events.add_argument("action", choices=["show"])
-    events.add_argument("event_id")
+    events = commands.add_parser(
+        "events", help="list events (newest first) or show one", description="exit 1 when no event matches"
+    )
+    events.add_argument("action", choices=["list", "show"])
+    events.add_argument("event_id", nargs="?", help="show: the event's id")
+    events.add_argument("--source", help="a source name from workhooks.yaml")
+    events.add_argument("--type", help="an event type or a glob: wordy.job.*")
+    events.add_argument("--subject", help="job/123, task/501234, order/77, ...")
+    events.add_argument("--phase", choices=list(get_args(Phase)))
+    events.add_argument("--since", type=parse_since, help="30m, 6h, 2d or an ISO time")
+    events.add_argument("--status", choices=STATUSES, help="what became of it")
+    events.add_argument("--limit", type=int, default=50)
     events.set_defaults(func=cmd_events)
+
+    stats = commands.add_parser("stats", help="queue depth and age, workers, rates, failures per sink, polls")
+    stats.set_defaults(func=cmd_stats)
+
+    send = commands.add_parser(
+        "send",
+        help="post a sample callback (or a file) to a running receiver, authenticated as configured",
+        description="exit 0: accepted (2xx); 1: refused; 2: bad arguments; 3: no receiver answered",
+    )
+    send.add_argument("source", help="a Wordy or Shared Workforce source from workhooks.yaml")
+    send.add_argument("file", nargs="?", type=Path, help="a body to send instead of a sample")
+    send.add_argument("--sample", help="wordy: status (default) or message; sharedworkforce: task")
+    send.add_argument("--id", type=int, help="the job/task id in the sample (default: random)")
+    send.add_argument("--content-type", help="for a file (default: by its extension, JSON or XML)")
+    send.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', DEFAULT_PORT)}")
+    send.set_defaults(func=cmd_send)
 
     route = commands.add_parser("route", help="explain which routes and sinks one sample event reaches")
     route.add_argument("--event", required=True, help="a CloudEvent JSON file")
@@ -454,7 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        where = describe_redis_url(redis_url())
+        print(f"workhooks: cannot reach Redis at {where} ({type(error).__name__}); set REDIS_URL", file=sys.stderr)
+        return 3
     return result
 
 

@@ -1,0 +1,123 @@
+"""The accepted events, newest first, with filters and what became of each: `workhooks events list`.
+
+The receiver's ingest script adds every accepted event to one sorted set (wh:events, scored by
+arrival) in the same step that stores it, and drops entries past the events' ttl.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import cast
+
+import redis
+from rq.job import Job
+
+from receiver import keys
+from receiver.events import Event
+from workers import delivery
+
+PAGE = 500
+MAX_SCANNED = 200_000  # a filter that matches nothing stops here rather than reading every event
+ACTIVE_JOB_STATES = {b"queued", b"started", b"scheduled", b"deferred"}
+STATUSES = ("queued", "processed", "delivered", "retrying", "dead")
+
+
+@dataclass(frozen=True)
+class Filters:
+    source: str | None = None
+    type: str | None = None  # a glob: wordy.*
+    subject: str | None = None
+    phase: str | None = None
+    since: float = 0.0
+    status: str | None = None  # one of STATUSES
+
+    def admits(self, event: Event) -> bool:
+        return (
+            (self.source is None or event.source == self.source)
+            and (self.type is None or fnmatchcase(event.type, self.type))
+            and (self.subject is None or event.subject == self.subject)
+            and (self.phase is None or event.phase == self.phase)
+        )
+
+
+@dataclass
+class Listed:
+    event: Event
+    received_at: float
+    status: str
+    deliveries: dict[str, str] = field(default_factory=dict)  # sink -> delivery status
+
+
+def status_of(job_status: bytes | None, deliveries: dict[str, str]) -> str:
+    """One word for an event: queued, processed (routed nowhere), delivered, retrying, or dead."""
+    if not deliveries:
+        return "queued" if job_status in ACTIVE_JOB_STATES else "processed"
+    states = set(deliveries.values())
+    if delivery.DEAD in states:
+        return "dead"
+    if delivery.PENDING in states:
+        return "retrying"
+    return "delivered"
+
+
+def _page(connection: redis.Redis, ids: list[bytes], sinks: list[str]) -> Iterator[tuple[Event | None, list[object]]]:
+    with connection.pipeline(transaction=False) as pipe:
+        for event_id in ids:
+            decoded = event_id.decode()
+            pipe.get(keys.event(decoded))
+            pipe.hget(Job.redis_job_namespace_prefix + decoded, "status")
+            for sink in sinks:
+                pipe.hget(delivery.delivery_key(delivery.delivery_id(decoded, sink)), "status")
+        replies = pipe.execute()
+    width = 2 + len(sinks)
+    for index in range(len(ids)):
+        raw, *rest = replies[index * width : (index + 1) * width]
+        yield (Event.from_json(raw) if raw else None), rest
+
+
+def find(
+    connection: redis.Redis, filters: Filters, sinks: Iterable[str], limit: int = 50, before: float | None = None
+) -> list[Listed]:
+    """Newest first: events received in [since, before) that pass the filters, at most `limit`."""
+    sinks = list(sinks)
+    found: list[Listed] = []
+    upper = f"({before}" if before is not None else "+inf"
+    scanned = 0
+    while len(found) < limit and scanned < MAX_SCANNED:
+        # by offset under a fixed upper bound: events arriving meanwhile sort above it, shifting nothing
+        reply = connection.zrevrangebyscore(keys.EVENTS_INDEX, upper, filters.since, start=scanned, num=PAGE,
+                                            withscores=True)  # fmt: skip
+        rows = cast(list[tuple[bytes, float]], reply)
+        if not rows:
+            break
+        if upper == "+inf":
+            upper = str(rows[0][1])
+        scanned += len(rows)
+        for (event, replies), (_, score) in zip(
+            _page(connection, [event_id for event_id, _ in rows], sinks), rows, strict=True
+        ):
+            if event is None or not filters.admits(event):
+                continue
+            job_status, *statuses = replies
+            deliveries = {
+                sink: value.decode() for sink, value in zip(sinks, statuses, strict=True) if isinstance(value, bytes)
+            }
+            status = status_of(job_status if isinstance(job_status, bytes) else None, deliveries)
+            if filters.status is None or status == filters.status:
+                found.append(Listed(event, score, status, deliveries))
+                if len(found) == limit:
+                    break
+        if len(rows) < PAGE:
+            break
+    return found
+
+
+def age(received_at: float) -> str:
+    seconds = max(0, int(time.time() - received_at))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
