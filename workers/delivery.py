@@ -207,6 +207,7 @@ def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt: int
         pipe.execute()
     log.info(
         "delivery_attempt",
+        source=event.source,
         type=event.type,
         attempt=attempt,
         outcome=record["outcome"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -28,6 +29,7 @@ def process_event(event_id: str) -> list[str]:
     """Apply the event to its job/task state, then open one delivery per matching sink."""
     structlog.contextvars.clear_contextvars()  # one worker thread runs job after job
     structlog.contextvars.bind_contextvars(event_id=event_id)
+    started = time.perf_counter()
     connection = _connection()
     raw = connection.get(keys.event(event_id))
     if raw is None:
@@ -60,6 +62,7 @@ def process_event(event_id: str) -> list[str]:
         phase=final.phase,
         sinks=chosen,
         outcome="applied" if applied else "already_applied",
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     return chosen
 
