@@ -321,11 +321,25 @@ class ReceiverSettings(_Model):
     failure_limit: FailureLimit = Field(default_factory=FailureLimit)
 
 
+class AdminSettings(_Model):
+    """The admin API and console at /admin/: off until a token is set."""
+
+    token: SecretStr | None = None  # sent as "Authorization: Bearer <token>"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+
 class Config(_Model):
     sources: dict[Name, Source] = Field(default_factory=dict)
     sinks: dict[Name, Sink] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:

@@ -115,7 +115,66 @@ def spec_for(config: Config) -> dict[str, Any]:
         names = [name for name, source in config.sources.items() if isinstance(source, kind)]
         if names:
             document["paths"][path]["post"]["parameters"][0]["schema"] = {"type": "string", "enum": names}
+    if config.admin.token is not None:  # served by workhooks/admin.py
+        document["paths"].update(ADMIN_PATHS)
+        document.setdefault("components", {})["securitySchemes"] = {"admin": {"type": "http", "scheme": "bearer"}}
     return document
+
+
+def _admin(method: str, summary: str, answers: dict[str, str], params: tuple[str, ...] = ()) -> dict[str, Any]:
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params]
+    responses = {code: _json({"type": "object"}, text) for code, text in answers.items()}
+    responses["401"] = _json({"type": "object"}, "No or a wrong admin token.")
+    return {method: {"summary": summary, "security": [{"admin": []}], "parameters": parameters, "responses": responses}}
+
+
+_EVENT_FILTERS = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": text}
+    for name, kind, text in (
+        ("source", "string", "a source name"),
+        ("type", "string", "an event type, or a glob such as wordy.*"),
+        ("subject", "string", "job/123, task/501234, ..."),
+        ("phase", "string", "queued, in_progress, awaiting_client, completed, canceled"),
+        ("status", "string", "queued, processed, delivered, retrying, dead"),
+        ("since", "number", "Unix time"),
+        ("limit", "integer", "at most 200"),
+        ("cursor", "string", "next_cursor of the previous page"),
+    )
+]
+ADMIN_PATHS: dict[str, Any] = {
+    "/admin/api/events": {
+        "get": {
+            **_admin("get", "Events, newest first, with filters and cursor pagination", {"200": "A page."})["get"],
+            "parameters": _EVENT_FILTERS,
+        }
+    },
+    "/admin/api/events/{event_id}": _admin(
+        "get",
+        "An event: its raw (redacted) callback, state and every delivery attempt",
+        {"200": "The event.", "404": "Unknown or expired."},
+        ("event_id",),
+    ),
+    "/admin/api/state/{source}/{subject}": _admin(
+        "get", "A job/task/order's state and history", {"200": "The state.", "404": "None."}, ("source", "subject")
+    ),
+    "/admin/api/dead-letters": _admin("get", "Deliveries out of attempts or refused", {"200": "Dead letters."}),
+    "/admin/api/deliveries/{delivery_id}/replay": _admin(
+        "post",
+        "Send a dead delivery again",
+        {"202": "Queued.", "404": "Unknown.", "409": "Not dead."},
+        ("delivery_id",),
+    ),
+    "/admin/api/quarantine": _admin("get", "Authenticated callbacks that could not be parsed", {"200": "Items."}),
+    "/admin/api/quarantine/{item_id}/replay": _admin(
+        "post",
+        "Parse a quarantined body again and queue it",
+        {"202": "Queued.", "404": "Unknown.", "409": "Still unparseable."},
+        ("item_id",),
+    ),
+    "/admin/api/health": _admin(
+        "get", "Queue, workers, each sink's outcomes, each source's last poll", {"200": "Health."}
+    ),
+}
 
 
 SPEC: dict[str, Any] = {

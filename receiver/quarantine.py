@@ -6,13 +6,18 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
 
 from receiver import keys
-from receiver.events import utc_now
+from receiver.events import Event, utc_now
+from receiver.exceptions import CallbackError
+
+if TYPE_CHECKING:
+    from receiver.config import Config
+    from receiver.ingest import Ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +80,22 @@ def remove(client: redis.Redis, item_id: str) -> None:
         pipe.delete(keys.quarantined(item_id))
         pipe.zrem(keys.QUARANTINE_INDEX, item_id)
         pipe.execute()
+
+
+def replay(client: redis.Redis, config: Config, item_id: str, ingest: Ingest | None = None) -> tuple[bool, str]:
+    """Parse a quarantined body again (after a fix) and queue it if it now parses: (ok, what happened)."""
+    from receiver.ingest import Ingest, prepare
+    from receiver.sources import parser
+
+    found = get(client, item_id)
+    source = config.sources.get(found.source) if found else None
+    if found is None or source is None:
+        return False, "not found" if found is None else "its source is no longer configured"
+    try:
+        callback = parser(source.platform)(found.body, found.content_type)
+    except CallbackError as error:
+        return False, f"still cannot be parsed: {error}"
+    event = Event.from_callback(found.source, callback)
+    created = (ingest or Ingest()).submit_sync(client, prepare(event, found.content_type, found.body, source.secrets()))
+    remove(client, item_id)
+    return True, f"{'queued as' if created else 'already accepted as'} {event.id}"

@@ -79,26 +79,32 @@ def _page(connection: redis.Redis, ids: list[bytes], sinks: list[str]) -> Iterat
 
 
 def find(
-    connection: redis.Redis, filters: Filters, sinks: Iterable[str], limit: int = 50, before: float | None = None
-) -> list[Listed]:
-    """Newest first: events received in [since, before) that pass the filters, at most `limit`."""
+    connection: redis.Redis, filters: Filters, sinks: Iterable[str], limit: int = 50, cursor: str | None = None
+) -> tuple[list[Listed], str | None]:
+    """Newest first: events received since `filters.since` that pass the filters, at most `limit`.
+
+    Returns them and a cursor for the next page (None at the end). The cursor is the page's upper
+    bound and an offset under it: events arriving meanwhile sort above the bound and shift nothing.
+    """
     sinks = list(sinks)
     found: list[Listed] = []
-    upper = f"({before}" if before is not None else "+inf"
-    scanned = 0
-    while len(found) < limit and scanned < MAX_SCANNED:
-        # by offset under a fixed upper bound: events arriving meanwhile sort above it, shifting nothing
-        reply = connection.zrevrangebyscore(keys.EVENTS_INDEX, upper, filters.since, start=scanned, num=PAGE,
+    upper, offset = "+inf", 0
+    if cursor:
+        bound, _, position = cursor.partition(":")
+        upper, offset = bound, int(position)
+    while len(found) < limit and offset < MAX_SCANNED:
+        reply = connection.zrevrangebyscore(keys.EVENTS_INDEX, upper, filters.since, start=offset, num=PAGE,
                                             withscores=True)  # fmt: skip
         rows = cast(list[tuple[bytes, float]], reply)
         if not rows:
-            break
+            return found, None
         if upper == "+inf":
-            upper = str(rows[0][1])
-        scanned += len(rows)
+            upper = repr(rows[0][1])
+        consumed = 0
         for (event, replies), (_, score) in zip(
             _page(connection, [event_id for event_id, _ in rows], sinks), rows, strict=True
         ):
+            offset, consumed = offset + 1, consumed + 1
             if event is None or not filters.admits(event):
                 continue
             job_status, *statuses = replies
@@ -110,9 +116,9 @@ def find(
                 found.append(Listed(event, score, status, deliveries))
                 if len(found) == limit:
                     break
-        if len(rows) < PAGE:
-            break
-    return found
+        if len(rows) < PAGE and consumed == len(rows):
+            return found, None
+    return found, f"{upper}:{offset}"
 
 
 def age(received_at: float) -> str:

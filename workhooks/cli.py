@@ -160,7 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _load(None)  # fail fast, with the key path, before uvicorn starts
     _redis_url()
     uvicorn.run(
-        "receiver.app:create_app",
+        "workhooks.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -264,10 +264,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from receiver import quarantine
-    from receiver.events import Event
-    from receiver.exceptions import CallbackError
-    from receiver.ingest import Ingest, prepare
-    from receiver.sources import parser
+    from receiver.ingest import Ingest
 
     connection = _redis()
     if args.action == "list":
@@ -291,22 +288,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     listed = quarantine.list_items(connection, limit=10_000) if args.id == "all" else []
     targets = [entry.id for entry in listed] if args.id == "all" else [args.id]
     for item_id in _progress(targets, "replaying quarantined bodies"):
-        found = quarantine.get(connection, item_id)
-        source = config.sources.get(found.source) if found else None
-        if found is None or source is None:
-            print(f"{item_id}: {'not found' if found is None else 'its source is no longer configured'}")
-            failures += 1
-            continue
-        try:
-            callback = parser(source.platform)(found.body, found.content_type)
-        except CallbackError as error:
-            print(f"{item_id}: still cannot be parsed: {error}")
-            failures += 1
-            continue
-        event = Event.from_callback(found.source, callback)
-        created = ingest.submit_sync(connection, prepare(event, found.content_type, found.body, source.secrets()))
-        quarantine.remove(connection, item_id)
-        print(f"{item_id}: {'queued as' if created else 'already accepted as'} {event.id}")
+        ok, what = quarantine.replay(connection, config, item_id, ingest)
+        print(f"{item_id}: {what}")
+        failures += not ok
     return 1 if failures else 0
 
 
@@ -360,7 +344,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     connection = _redis()
     if args.action == "list":
         filters = eventlog.Filters(args.source, args.type, args.subject, args.phase, args.since or 0.0, args.status)
-        found = eventlog.find(connection, filters, _load(None).sinks, limit=args.limit)
+        found, _ = eventlog.find(connection, filters, _load(None).sinks, limit=args.limit)
         for item in found:
             event = item.event
             sinks = " ".join(f"{sink}:{status}" for sink, status in item.deliveries.items())

@@ -1,0 +1,20 @@
+"""What `workhooks serve` runs: the receiver, plus the admin API and console when a token is set."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from receiver import app as receiver_app
+from receiver.config import Config, load_config
+from receiver.connection import url as redis_url
+from workhooks.admin import create_admin
+
+
+def create_app(config: Config | None = None, url: str | None = None) -> Starlette:
+    config = config if config is not None else load_config()
+    app = receiver_app.create_app(config, url)
+    admin = create_admin(config, url or redis_url())
+    if admin is not None:
+        app.router.routes.append(Mount("/admin", app=admin, name="admin"))
+    return app
