@@ -130,6 +130,8 @@ def describe(config: Config, base_url: str = "") -> list[str]:
             lines.append(f"  {name:<20} sharedworkforce  POST {base_url}/hooks/{name}   (X-API-Key or api_key)")
         else:
             lines.append(f"  {name:<20} {source.platform:<16} polled every {source.poll_interval} s")
+    if config.admin.token is not None:
+        lines.append(f"console: {base_url}/admin/  (admin.token)")
     lines.append("sinks:")
     for name, sink in config.sinks.items():
         lines.append(f"  {name:<20} {sink.type:<16} {_where(sink)}")
