@@ -381,6 +381,31 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spool(args: argparse.Namespace) -> int:
+    """Drain a spool folder into Redis (one a receiver left behind: a dead host's disk, a restored volume)."""
+    from receiver.ingest import Ingest
+    from receiver.spool import Spool, read
+
+    directory = args.directory or _load(None).receiver.spool_dir
+    spool = Spool(directory)
+    if args.action == "depth":
+        print(f"{spool.depth()} callbacks waiting in {directory}")
+        return 0
+    connection, ingest = _redis(), Ingest()
+    connection.ping()
+    moved = duplicates = 0
+    with spool.claim() as paths:  # only files no live receiver holds
+        records = [(path, item) for path in paths for item in read(path)]
+        for _, item in _progress(records, f"draining {directory}"):
+            created = ingest.submit_sync(connection, item)
+            moved, duplicates = moved + created, duplicates + (not created)
+        for path in paths:
+            path.unlink()
+    spool.close()
+    print(f"{moved} callbacks queued, {duplicates} already in Redis, from {directory}")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     """Queue, workers, rates and failures, read from Redis."""
     from receiver import keys, metrics
@@ -546,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--status", choices=STATUSES, help="what became of it")
     events.add_argument("--limit", type=int, default=50)
     events.set_defaults(func=cmd_events)
+
+    spool = commands.add_parser("spool", help="callbacks a receiver spooled while Redis was away: depth, or drain")
+    spool.add_argument("action", choices=["depth", "drain"])
+    spool.add_argument("directory", nargs="?", type=Path, help="default: receiver.spool_dir from workhooks.yaml")
+    spool.set_defaults(func=cmd_spool)
 
     stats = commands.add_parser("stats", help="queue depth and age, workers, rates, failures per sink, polls")
     stats.set_defaults(func=cmd_stats)

@@ -8,6 +8,9 @@ import redis
 import redis.asyncio
 
 from receiver import keys, quarantine
+from receiver.events import Event
+from receiver.ingest import Ingest, prepare
+from receiver.spool import Spool
 from workhooks.cli import main
 
 TOKEN = "cli-wordy-token-0123456789"
@@ -129,3 +132,21 @@ def test_quarantine_list_show_and_replay_once_the_body_parses(
     assert f"{now_good}: queued as evt_" in out
     assert rdb.llen(f"rq:queue:{keys.QUEUE}") == 1
     assert [item.id for item in quarantine.list_items(rdb)] == [still_bad]
+
+
+def test_spool_depth_and_drain_a_folder_a_dead_receiver_left(
+    config: Path, tmp_path: Path, rdb: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    left = Spool(tmp_path / "left-behind")
+    events = [Event(f"evt_{n}", "wordy-main", "wordy.job.status_changed", f"job/{n}", "2026-11-22T00:00:00Z")
+              for n in range(3)]  # fmt: skip
+    for event in [*events, events[0]]:  # the platform retried one while Redis was away
+        left.append(prepare(event, "application/json", b"{}"))
+    left.close()  # the receiver died: its file is unlocked now
+    Ingest().submit_sync(rdb, prepare(events[1], "application/json", b"{}"))  # one reached Redis before
+
+    assert main(["spool", "depth", str(tmp_path / "left-behind")]) == 0
+    assert "4 callbacks waiting" in capsys.readouterr().out
+    assert main(["spool", "drain", str(tmp_path / "left-behind")]) == 0
+    assert "2 callbacks queued, 2 already in Redis" in capsys.readouterr().out
+    assert rdb.llen(f"rq:queue:{keys.QUEUE}") == 3 and list((tmp_path / "left-behind").iterdir()) == []
