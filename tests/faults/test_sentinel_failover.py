@@ -11,26 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import SentinelCluster
-from tests.servers import TOKEN, Captured, CaptureServer, Service, wait_until
+from tests.faults.test_redis_down import config
+from tests.servers import Captured, CaptureServer, Service, wait_until
 
 pytestmark = pytest.mark.slow
 
 RATE = 40  # callbacks per second, spread over both receivers
 DURATION = 10.0
 KILL_AT = 3.0
-
-
-def config(sink: CaptureServer, spool: Path) -> str:
-    return f"""
-sources:
-  wordy-main: {{platform: wordy, token: {TOKEN}}}
-sinks:
-  erp: {{type: webhook, url: "{sink.url}", allow_private: true, retry_intervals: [1, 1, 2, 5]}}
-routes:
-  - to: [erp]
-receiver:
-  spool_dir: {spool}
-"""
 
 
 def test_primary_killed_under_load_every_acknowledged_callback_is_delivered(
