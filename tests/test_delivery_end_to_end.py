@@ -140,3 +140,36 @@ def test_processing_or_delivering_again_sends_nothing_twice(
     assert len(erp.requests) == 1
     attempts = [json.loads(a) for a in rdb.lrange(f"wh:attempts:{event_id}", 0, -1)]
     assert sorted(a["sink"] for a in attempts) == ["chat", "erp", "mail", "slack"]
+
+
+def test_a_processing_job_run_again_makes_only_the_first_attempts_it_had_not_made(
+    start: Callable[[str], Service],
+    servers: tuple[CaptureServer, SmtpServer, CaptureServer, CaptureServer],
+    rdb: redis.Redis,
+) -> None:
+    slack, _, chat, erp = servers
+    service = start(config(*servers))
+    event_id = service.wordy(STATUS_ACR).json()["id"]
+    assert len(erp.wait_for(1)) == 1 and len(chat.wait_for(1)) == 1
+    # As a worker killed between its transaction and its first attempts leaves it: erp open, unattempted.
+    rdb.hset(f"wh:delivery:{event_id}-erp", mapping={"status": "pending", "attempts": 0})
+    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.process_event", event_id)
+    assert len(erp.wait_for(2)) == 2
+    time.sleep(1)
+    assert len(chat.requests) == 1 and len(slack.requests) == 1
+
+
+def test_a_sink_slower_than_the_processing_budget_gets_its_own_job(
+    start: Callable[[str], Service], sink_server: CaptureServer, rdb: redis.Redis
+) -> None:
+    service = start(f"""
+sources:
+  wordy-main: {{platform: wordy, token: {TOKEN}}}
+sinks:
+  archive: {{type: webhook, url: "{sink_server.url}", allow_private: true, timeout: 60}}
+routes:
+  - to: [archive]
+""")
+    event_id = service.wordy(STATUS_ACR).json()["id"]
+    assert [r.headers["webhook-id"] for r in sink_server.wait_for(1)] == [event_id]
+    assert rdb.hget(f"wh:delivery:{event_id}-archive", "queued") == b"1"  # not attempted inside processing

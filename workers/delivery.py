@@ -108,9 +108,12 @@ def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
     )
 
 
-def open_deliveries(connection: redis.Redis, pipe: Any, event: Event, sinks: Iterable[str]) -> None:
-    """Inside the processing transaction: one pending delivery and its first attempt per sink."""
-    queue = Queue(keys.QUEUE, connection=connection)
+def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
+    """Inside the processing transaction: one pending delivery per sink, not attempted yet.
+
+    The processing job then makes each first attempt itself (``first_attempts``): one RQ job per
+    event instead of one more per sink, which halves RQ's bookkeeping per delivered event.
+    """
     stamp = utc_now()
     for sink in sinks:
         item_id = delivery_id(event.id, sink)
@@ -121,7 +124,40 @@ def open_deliveries(connection: redis.Redis, pipe: Any, event: Event, sinks: Ite
         )  # fmt: skip
         pipe.expire(delivery_key(item_id), keys.EVENT_TTL)
         pipe.zadd(DELIVERIES_INDEX, {item_id: time.time()})
-        queue.enqueue_job(_job(queue, event.id, sink, 1), pipeline=pipe)
+
+
+def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) -> list[str]:
+    """The sinks whose delivery of this event is open but neither attempted nor queued yet.
+
+    Only a processing job that died between its transaction and its first attempts leaves such
+    deliveries behind; RQ runs it again, and this finds them.
+    """
+    sinks = list(sinks)
+    with connection.pipeline(transaction=False) as pipe:
+        for sink in sinks:
+            pipe.hmget(delivery_key(delivery_id(event_id, sink)), "status", "attempts", "queued")
+        found = pipe.execute()
+    return [
+        sink
+        for sink, (status, tries, queued) in zip(sinks, found, strict=True)
+        if status == PENDING.encode() and int(tries or 0) == 0 and not queued
+    ]
+
+
+def first_attempts(connection: redis.Redis, event: Event, sinks: Iterable[str], budget: float) -> None:
+    """Attempt each delivery here while ``budget`` seconds allow the sink's timeout; queue the rest."""
+    started = time.monotonic()
+    for sink in sinks:
+        if job_timeout(sink) - DELIVERY_TIMEOUT_MARGIN <= budget - (time.monotonic() - started):
+            with structlog.contextvars.bound_contextvars(sink=sink):
+                attempt(connection, event, sink, 1)
+        else:
+            queue = Queue(keys.QUEUE, connection=connection)
+            with connection.pipeline(transaction=True) as pipe:
+                pipe.multi()  # explicit: RQ's enqueue_job calls multi() itself otherwise, after our commands
+                pipe.hset(delivery_key(delivery_id(event.id, sink)), "queued", 1)
+                queue.enqueue_job(_job(queue, event.id, sink, 1), pipeline=pipe)
+                pipe.execute()
 
 
 def backoff(intervals: list[int], attempt: int, retry_after: float | None) -> float | None:
@@ -141,21 +177,33 @@ def _template(event: Event, sink: str) -> Any:
     return None
 
 
-def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt: int) -> str:
-    item_id = delivery_id(event_id, sink_name)
-    key = delivery_key(item_id)
-    status = connection.hget(key, "status")
+def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt_number: int) -> str:
+    """A queued attempt (a retry, a replay, or a first attempt its processing job had no time for)."""
+    status = connection.hget(delivery_key(delivery_id(event_id, sink_name)), "status")
     if status == DELIVERED.encode():
         log.info("delivery_skipped", reason="already delivered")
         return DELIVERED
     raw = connection.get(keys.event(event_id))
+    if raw is None:
+        return _drop(connection, event_id, sink_name, "event expired or deleted")
+    return attempt(connection, Event.from_json(raw), sink_name, attempt_number)
+
+
+def _drop(connection: redis.Redis, event_id: str, sink_name: str, reason: str) -> str:
+    fields: dict[Any, Any] = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
+    connection.hset(delivery_key(delivery_id(event_id, sink_name)), mapping=fields)
+    log.warning("delivery_dropped", reason=reason)
+    return DROPPED
+
+
+def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int) -> str:
+    """Send ``event`` to the sink once; record the attempt; schedule the next one or dead-letter it."""
+    item_id = delivery_id(event.id, sink_name)
+    key = delivery_key(item_id)
+    event_id = event.id
     sink = settings.sink(sink_name)
-    if raw is None or sink is None:
-        reason = "event expired or deleted" if raw is None else "sink no longer configured"
-        connection.hset(key, mapping={"status": DROPPED, "last_error": reason, "updated_at": utc_now()})
-        log.warning("delivery_dropped", reason=reason)
-        return DROPPED
-    event = Event.from_json(raw)
+    if sink is None:
+        return _drop(connection, event_id, sink_name, "sink no longer configured")
     started = time.perf_counter()
     error: DeliveryError | None = None
     try:

@@ -12,10 +12,12 @@ from rq.job import get_current_job
 from receiver import keys, metrics
 from receiver.config import WordySource
 from receiver.events import Event
+from receiver.ingest import PROCESS_TIMEOUT
 from receiver.sources import wordy
 from workers import confirmation, delivery, router, settings, state
 
 log = structlog.get_logger("workhooks.worker")
+TIMEOUT_MARGIN = 3  # seconds of the processing job's timeout kept free for recording the last attempt
 
 
 def _connection() -> redis.Redis:
@@ -26,7 +28,7 @@ def _connection() -> redis.Redis:
 
 
 def process_event(event_id: str) -> list[str]:
-    """Apply the event to its job/task state, then open one delivery per matching sink."""
+    """Apply the event to its job/task state, open one delivery per matching sink, make each first attempt."""
     structlog.contextvars.clear_contextvars()  # one worker thread runs job after job
     structlog.contextvars.bind_contextvars(event_id=event_id)
     started = time.perf_counter()
@@ -47,13 +49,15 @@ def process_event(event_id: str) -> list[str]:
 
     def fan_out(pipe: Any, final: Event) -> None:
         chosen[:] = router.sinks_for(config, final)
-        delivery.open_deliveries(connection, pipe, final, chosen)
+        delivery.open_deliveries(pipe, final, chosen)
         metrics.count(pipe, "workhooks_events_processed", final.source, final.type)
         metrics.observe(
             pipe, "workhooks_processing_delay_seconds", metrics.seconds_since(final.time) or 0.0, final.source
         )
 
     final, applied = state.apply_event(connection, event, fan_out)
+    if not applied:  # run again after dying mid-job: only what it had not attempted yet
+        chosen[:] = delivery.unattempted(connection, final.id, router.sinks_for(config, final))
     log.info(
         "event_processed",
         source=final.source,
@@ -64,6 +68,8 @@ def process_event(event_id: str) -> list[str]:
         outcome="applied" if applied else "already_applied",
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+    budget = PROCESS_TIMEOUT - TIMEOUT_MARGIN - (time.perf_counter() - started)
+    delivery.first_attempts(connection, final, chosen, budget)
     return chosen
 
 
