@@ -7,6 +7,7 @@ accepted callback is never stored without being queued, nor queued twice.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import zlib
@@ -108,6 +109,8 @@ class Ingest:
 
     def __init__(self, queue_name: str = keys.QUEUE, replicas: int = 0) -> None:
         self.replicas = replicas  # acknowledge only once this many replicas have the write (Redis WAIT)
+        self._waiting: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self._script = redis.asyncio.Redis().register_script(_STORE_AND_ENQUEUE)  # EVALSHA, loaded on demand
         # RQ builds the job hash once, as a template; this queue is never used to talk to Redis.
         self._queue = Queue(queue_name, connection=redis.Redis())
@@ -156,25 +159,59 @@ class Ingest:
     async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
         """True when stored and queued now; False when the same event was already accepted.
 
-        With replicas, the write and a WAIT go in one pipeline on one connection; a write no replica
-        confirmed in time raises NotReplicatedError (it is on the primary, which may yet be lost).
+        Callbacks that arrive together go to Redis together: each waits for the next turn of the
+        event loop, and everything submitted by then is sent as one pipeline (one write, one read)
+        instead of one round trip each. Each callback's script call is still all or nothing, and
+        each gets its own answer or error. With replicas the pipeline ends in one WAIT, and a write
+        no replica confirmed in time raises NotReplicatedError (it is on the primary, which may yet
+        be lost).
         """
-        script_keys, args = self._call(item)
-        if not self.replicas:
-            return bool(await self._script(keys=script_keys, args=args, client=client))
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((item, answer))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._send_waiting, client)
+        return await answer
+
+    def _send_waiting(self, client: redis.asyncio.Redis) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._send(client, batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, client: redis.asyncio.Redis, batch: list[tuple[Prepared, asyncio.Future[bool]]]) -> None:
+        try:
+            answers = await self._pipeline(client, [item for item, _ in batch])
+        except BaseException as error:  # the connection failed: every caller spools its own
+            answers = [error] * len(batch)
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _pipeline(self, client: redis.asyncio.Redis, items: list[Prepared]) -> list[bool | BaseException]:
         for _ in range(2):
             async with client.pipeline(transaction=False) as pipe:
-                pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
-                pipe.execute_command("WAIT", self.replicas, WAIT_MS)
-                stored, confirmed = await pipe.execute(raise_on_error=False)
-            if isinstance(stored, NoScriptError):  # a new primary after a failover: load, then again
+                for item in items:
+                    script_keys, args = self._call(item)
+                    pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
+                if self.replicas:
+                    pipe.execute_command("WAIT", self.replicas, WAIT_MS)
+                results = await pipe.execute(raise_on_error=False)
+            if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
                 await client.script_load(_STORE_AND_ENQUEUE)
                 continue
-            if isinstance(stored, Exception):
-                raise stored
-            if isinstance(confirmed, Exception) or int(confirmed) < self.replicas:
-                raise NotReplicatedError(bool(stored))
-            return bool(stored)
+            stored: list[bool | BaseException] = [
+                result if isinstance(result, BaseException) else bool(result) for result in results[: len(items)]
+            ]
+            if self.replicas:
+                confirmed = results[-1]
+                if isinstance(confirmed, BaseException) or int(confirmed) < self.replicas:
+                    return [s if isinstance(s, BaseException) else NotReplicatedError(s) for s in stored]
+            return stored
         raise NoScriptError("the ingest script could not be loaded")
 
     def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
