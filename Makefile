@@ -34,13 +34,18 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Figures, ratios and where they come from: docs/performance.md. Results in var/bench/.
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/process.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/aof_fsync.py
 	$(BIN)/python bench/scale.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/ingest.py --quick
+	$(BIN)/python bench/process.py --quick
+	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/aof_fsync.py --rounds 1 --per-round 300
 	$(BIN)/python bench/scale.py --quick
 

@@ -7,6 +7,9 @@ Writes var/bench/ingest-<time>.json.
 
     python bench/ingest.py             # 5 rounds of 10 s each side, 32 connections
     python bench/ingest.py --quick     # what CI runs: 2 rounds of 2 s
+
+With granian installed (pip install granian), the same receiver also runs under granian (one
+worker, uvloop, access log off), interleaved with the others: the ASGI server comparison.
 """
 
 from __future__ import annotations
@@ -81,11 +84,20 @@ def main() -> None:
             serve([*uvicorn, "--port", str(base_port), "bench.bare_app:app"], env, base_port),
             serve([*uvicorn, "--port", str(receiver_port), "--factory", "receiver.app:create_app"], env, receiver_port),
         ]
-        rounds: dict[str, list[Result]] = {"baseline": [], "receiver": []}
+        servers = [("baseline", base_port), ("receiver", receiver_port)]
+        granian = BIN / "granian"
+        if granian.exists():
+            port = free_port()
+            command = [str(granian), "--interface", "asgi", "--loop", "uvloop", "--no-access-log", "--log-level",
+                       "warning", "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+            command += ["--factory", "receiver.app:create_app"]
+            processes.append(serve(command, env, port))
+            servers.append(("receiver on granian", port))
+        rounds: dict[str, list[Result]] = {name: [] for name, _ in servers}
         job = 0
         try:
             for _ in range(args.rounds):
-                for name, port in (("baseline", base_port), ("receiver", receiver_port)):
+                for name, port in servers:
                     result = run(port, PATH, args.connections, args.seconds, job)
                     job += len(result.latencies) + args.connections
                     rounds[name].append(result)
@@ -107,7 +119,10 @@ def main() -> None:
         }
 
     baseline, receiver = summary(rounds["baseline"]), summary(rounds["receiver"])
-    acknowledged = sum(r.statuses.get(202, 0) for r in rounds["receiver"])
+    acknowledged = sum(
+        r.statuses.get(202, 0) for name, results in rounds.items() if name != "baseline" for r in results
+    )
+    on_granian = summary(rounds["receiver on granian"]) if "receiver on granian" in rounds else None
     report = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -118,14 +133,19 @@ def main() -> None:
         "baseline": baseline,
         "receiver": receiver,
         "ratio": receiver["rate_per_s"] / baseline["rate_per_s"],  # type: ignore[operator]
+        "receiver_on_granian": on_granian,
+        "granian_over_uvicorn": on_granian["rate_per_s"] / receiver["rate_per_s"] if on_granian else None,  # type: ignore[operator]
         "acknowledged": acknowledged,
         "stored_in_redis": stored,
     }
     print(f"machine: {report['machine']}")
-    for name, values in (("bare 202 baseline", baseline), ("workhooks receiver", receiver)):
+    named = [("bare 202 baseline", baseline), ("workhooks receiver", receiver)]
+    for name, values in named + ([("receiver on granian", on_granian)] if on_granian else []):
         rate, p50, p99 = values["rate_per_s"], values["p50_ms"], values["p99_ms"]
         print(f"{name:<20} {rate:>8.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms  statuses {values['statuses']}")
     print(f"ratio receiver/baseline: {report['ratio']:.3f}; acknowledged {acknowledged}, stored in Redis {stored}")
+    if on_granian:
+        print(f"receiver on granian / on uvicorn: {report['granian_over_uvicorn']:.2f}")
     out = ROOT / "var" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"

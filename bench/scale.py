@@ -35,6 +35,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from workhooks import embedded  # noqa: E402
 
@@ -181,11 +182,11 @@ def run(name: str, receivers: int, workers: int, items: list[Callback], sink_del
             ids, statuses = asyncio.run(drive(ports, items))
             acked = time.monotonic() - started
             deadline = time.monotonic() + DRAIN_TIMEOUT
-            while len(set(sink_log.read_bytes().split())) < len(ids) and time.monotonic() < deadline:
+            while len(set(sink_app.ids(sink_log))) < len(ids) and time.monotonic() < deadline:
                 time.sleep(0.05)
             elapsed = time.monotonic() - started
             time.sleep(1.0)  # anything delivered twice would arrive now
-            delivered = Counter(line.decode() for line in sink_log.read_bytes().split())
+            delivered = Counter(sink_app.ids(sink_log))
             roles = ["sink"] + ["receivers"] * receivers + ["workers"] * workers
             cpu = {"redis": cpu_seconds(server.process.pid)}
             for role, process in zip(roles, processes, strict=True):
