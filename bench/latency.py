@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.scale import BIN, TOKEN, config, wait_http  # noqa: E402
-from receiver import keys  # noqa: E402
+from receiver import inbox, keys  # noqa: E402
 from workhooks import embedded  # noqa: E402
 
 RATES = [50, 100, 200, 300, 400, 500]
@@ -142,7 +142,10 @@ class Stack:
         def sampler() -> None:
             client = redis.Redis.from_url(self.server.url)
             while not stop.wait(0.25):
-                depths.append(int(client.llen(QUEUE_KEY)))  # type: ignore[arg-type]
+                with client.pipeline(transaction=False) as pipe:  # as workhooks_queue_depth counts it
+                    pipe.llen(QUEUE_KEY)
+                    pipe.llen(inbox.INBOX)
+                    depths.append(sum(pipe.execute()))
                 if sample is not None:
                     sample()
 

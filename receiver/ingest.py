@@ -1,8 +1,8 @@
 """The one place that writes accepted callbacks to Redis.
 
-One Lua script, one round trip: dedupe on the event id, store the event and its redacted
-raw body, and create + enqueue the RQ job that processes it — all or nothing, so an
-accepted callback is never stored without being queued, nor queued twice.
+One Lua script, one round trip: dedupe on the event id, store the event and its redacted raw
+body, put its id in the inbox, and queue a drain job if none is waiting (receiver/inbox.py) —
+all or nothing, so an accepted callback is never stored without being queued, nor queued twice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,40 +18,29 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.exceptions import NoScriptError
-from rq import Queue, Retry
-from rq.utils import now, utcformat
 
-from receiver import keys
+from receiver import inbox, keys
 from receiver.events import Event
 from receiver.redact import redact
 
-PROCESS_TIMEOUT = 20
-PROCESS_RETRY = Retry(max=6, interval=[0, 5, 30, 120, 600, 3600])  # first: at once, see workers/delivery.py
-RESULT_TTL = 3600
-FAILURE_TTL = 365 * 24 * 3600
-
-# ARGV: event json, ttl, content type, raw body, received at, event id, the job hash's constant
-# fields as one JSON object, the job's data (RQ's compressed call), enqueue time, description,
-# received at as a Unix time (the score in the event index, which forgets events past their ttl).
-_STORE_AND_ENQUEUE = """
+# KEYS: event, raw, inbox, event index, then queue_drain's four (flag, job, queue, queues).
+# ARGV: event json, ttl, content type, raw body, received at, event id, received at as a Unix time
+# (the score in the event index, which forgets events past their ttl), then queue_drain's five.
+_STORE_AND_QUEUE = (
+    inbox.QUEUE_DRAIN
+    + """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[2], 'content_type', ARGV[3], 'body', ARGV[4], 'received_at', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-local job = {'data', ARGV[8], 'created_at', ARGV[9], 'enqueued_at', ARGV[9], 'description', ARGV[10]}
-for field, value in pairs(cjson.decode(ARGV[7])) do
-  job[#job + 1] = field
-  job[#job + 1] = value
-end
-redis.call('HSET', KEYS[3], unpack(job))
-redis.call('RPUSH', KEYS[4], ARGV[6])
-redis.call('SADD', KEYS[5], KEYS[4])
-redis.call('ZADD', KEYS[6], ARGV[11], ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[11]) - tonumber(ARGV[2]))
+redis.call('RPUSH', KEYS[3], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - tonumber(ARGV[2]))
+queue_drain(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
 return 1
 """
-_PER_JOB_FIELDS = ("data", "created_at", "enqueued_at", "description")
+)
 
 
 WAIT_MS = 200
@@ -111,50 +99,16 @@ class Ingest:
         self.replicas = replicas  # acknowledge only once this many replicas have the write (Redis WAIT)
         self._waiting: list[tuple[Prepared, asyncio.Future[bool]]] = []
         self._sending: set[asyncio.Task[None]] = set()
-        self._script = redis.asyncio.Redis().register_script(_STORE_AND_ENQUEUE)  # EVALSHA, loaded on demand
-        # RQ builds the job hash once, as a template; this queue is never used to talk to Redis.
-        self._queue = Queue(queue_name, connection=redis.Redis())
-        template = self.rq_job_hash("evt_template")
-        constant = {k: v for k, v in template.items() if k not in _PER_JOB_FIELDS}
-        # As redis-py would encode them: a str subclass (RQ's JobStatus) by its value, not its str().
-        self._constant = json.dumps(
-            {k: v.encode().decode() if isinstance(v, str) else str(v) for k, v in constant.items()}
-        )
-
-    def rq_job_hash(self, event_id: str) -> dict[str, Any]:
-        """The hash RQ itself would store for this event's processing job (the reference format)."""
-        job = self._queue.create_job(
-            keys.PROCESS_EVENT,
-            args=(event_id,),
-            job_id=event_id,
-            description=f"process_event {event_id}",
-            timeout=PROCESS_TIMEOUT,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            retry=PROCESS_RETRY,
-        )
-        job.enqueued_at = now()  # what Queue.enqueue_job would set
-        fields: dict[str, Any] = job.to_dict()
-        return fields
-
-    def _job_fields(self, event_id: str) -> list[Any]:
-        """Per event only what differs: RQ's serialized call, the time, the description."""
-        data = zlib.compress(self._queue.serializer.dumps((keys.PROCESS_EVENT, None, (event_id,), {})))
-        return [self._constant, data, utcformat(now()), f"process_event {event_id}"]
+        self._script = redis.asyncio.Redis().register_script(_STORE_AND_QUEUE)  # EVALSHA, loaded on demand
+        self._drain = inbox.DrainJob(queue_name)
 
     def _call(self, item: Prepared) -> tuple[list[str], list[Any]]:
-        job_key = self._queue.job_class.key_for(item.event_id)
-        script_keys = [
-            keys.event(item.event_id),
-            keys.raw(item.event_id),
-            job_key,
-            self._queue.key,
-            self._queue.redis_queues_keys,
-            keys.EVENTS_INDEX,
-        ]
-        args: list[Any] = [item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at]
+        job_id = f"drain-{item.event_id}"  # unique: the event id is, and only its first arrival gets here
+        script_keys = [keys.event(item.event_id), keys.raw(item.event_id), inbox.INBOX, keys.EVENTS_INDEX]
         received = datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
-        return script_keys, [*args, item.event_id, *self._job_fields(item.event_id), received]
+        args: list[Any] = [item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at]
+        args += [item.event_id, received]
+        return [*script_keys, *self._drain.keys(job_id)], [*args, *self._drain.args(job_id)]
 
     async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
         """True when stored and queued now; False when the same event was already accepted.
@@ -202,7 +156,7 @@ class Ingest:
                     pipe.execute_command("WAIT", self.replicas, WAIT_MS)
                 results = await pipe.execute(raise_on_error=False)
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
-                await client.script_load(_STORE_AND_ENQUEUE)
+                await client.script_load(_STORE_AND_QUEUE)
                 continue
             stored: list[bool | BaseException] = [
                 result if isinstance(result, BaseException) else bool(result) for result in results[: len(items)]
@@ -216,4 +170,4 @@ class Ingest:
 
     def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
         script_keys, args = self._call(item)
-        return bool(client.register_script(_STORE_AND_ENQUEUE)(keys=script_keys, args=args))
+        return bool(client.register_script(_STORE_AND_QUEUE)(keys=script_keys, args=args))

@@ -7,7 +7,6 @@ PREFIX = "wh:"
 # recoverable intermediate list (Redis >= 6.2), but from several with BLPOP, which loses the job
 # if the worker dies right after the pop.
 QUEUE = "workhooks"
-PROCESS_EVENT = "workers.jobs.process_event"  # enqueued by path: receiver never imports workers
 EVENT_TTL = 30 * 24 * 3600  # how long events, raw bodies and their dedupe keys are kept
 QUARANTINE_TTL = 30 * 24 * 3600
 QUARANTINE_INDEX = PREFIX + "quarantine"

@@ -18,6 +18,7 @@ of them and aggregate the request series; dashboards in deploy/grafana/ use max(
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker_registration import REDIS_WORKER_KEYS
 
-from receiver import keys
+from receiver import inbox, keys
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 QUEUE_KEY = Queue.redis_queue_namespace_prefix + keys.QUEUE
@@ -52,7 +53,7 @@ HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 GAUGES = {
     "workhooks_redis_up": "1 when Redis answered this scrape",
-    "workhooks_queue_depth": "jobs waiting in the workhooks queue (processing, deliveries, polls)",
+    "workhooks_queue_depth": "events in the inbox plus jobs in the queue (drains, deliveries, polls)",
     "workhooks_queue_oldest_age_seconds": "how long the job at the head of the queue has waited",
     "workhooks_dead_letters": "deliveries out of attempts or refused, awaiting replay",
     "workhooks_quarantined": "authenticated callbacks that could not be parsed",
@@ -110,6 +111,14 @@ def seconds_since(iso_time: str | bytes | None, now: datetime | None = None) -> 
     return max(0.0, ((now or datetime.now(UTC)) - (at if at.tzinfo else at.replace(tzinfo=UTC))).total_seconds())
 
 
+def oldest_age(enqueued_at: bytes | None, received: float | None) -> float | None:
+    """The longer wait of the job at the head of the queue (RQ's enqueued_at) and the event at the
+    head of the inbox (its received time, a Unix time)."""
+    ages = [seconds_since(enqueued_at), None if received is None else max(0.0, time.time() - received)]
+    known = [age for age in ages if age is not None]
+    return max(known) if known else None
+
+
 @dataclass
 class Snapshot:
     gauges: dict[str, float]
@@ -124,20 +133,25 @@ async def read(client: redis.asyncio.Redis, spool_depth: int, sources: Iterable[
         async with client.pipeline(transaction=False) as pipe:
             pipe.llen(QUEUE_KEY)
             pipe.lindex(QUEUE_KEY, 0)
+            pipe.llen(inbox.INBOX)
+            pipe.lindex(inbox.INBOX, 0)
             pipe.zcard(keys.DEAD_INDEX)
             pipe.zcard(keys.QUARANTINE_INDEX)
             pipe.scard(REDIS_WORKER_KEYS)
             pipe.hgetall(WORKER_COUNTERS)
             for name in sources:
                 pipe.hget(keys.poll_status(name), "last_ok_at")
-            depth, head, dead, quarantined, workers, counters, *polled = await pipe.execute()
-        enqueued_at = await client.hget(Job.redis_job_namespace_prefix + head.decode(), "enqueued_at") if head else None
+            depth, head, waiting, first, dead, quarantined, workers, counters, *polled = await pipe.execute()
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hget(Job.redis_job_namespace_prefix + (head or b"-").decode(), "enqueued_at")
+            pipe.zscore(keys.EVENTS_INDEX, first or b"-")
+            enqueued_at, received = await pipe.execute()
     except RedisError:
         return snapshot
     snapshot.gauges |= {
         "workhooks_redis_up": 1.0,
-        "workhooks_queue_depth": float(depth),
-        "workhooks_queue_oldest_age_seconds": seconds_since(enqueued_at) or 0.0,
+        "workhooks_queue_depth": float(depth + waiting),
+        "workhooks_queue_oldest_age_seconds": oldest_age(enqueued_at, received) or 0.0,
         "workhooks_dead_letters": float(dead),
         "workhooks_quarantined": float(quarantined),
         "workhooks_workers": float(workers),

@@ -144,11 +144,10 @@ def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) ->
     ]
 
 
-def first_attempts(connection: redis.Redis, event: Event, sinks: Iterable[str], budget: float) -> None:
-    """Attempt each delivery here while ``budget`` seconds allow the sink's timeout; queue the rest."""
-    started = time.monotonic()
+def first_attempts(connection: redis.Redis, event: Event, sinks: Iterable[str], deadline: float) -> None:
+    """Attempt each delivery here while the sink's timeout fits before ``deadline`` (monotonic); queue the rest."""
     for sink in sinks:
-        if job_timeout(sink) - DELIVERY_TIMEOUT_MARGIN <= budget - (time.monotonic() - started):
+        if job_timeout(sink) - DELIVERY_TIMEOUT_MARGIN <= deadline - time.monotonic():
             with structlog.contextvars.bound_contextvars(sink=sink):
                 attempt(connection, event, sink, 1)
         else:

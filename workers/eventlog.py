@@ -13,15 +13,13 @@ from fnmatch import fnmatchcase
 from typing import cast
 
 import redis
-from rq.job import Job
 
 from receiver import keys
 from receiver.events import Event
-from workers import delivery
+from workers import delivery, processing
 
 PAGE = 500
 MAX_SCANNED = 200_000  # a filter that matches nothing stops here rather than reading every event
-ACTIVE_JOB_STATES = {b"queued", b"started", b"scheduled", b"deferred"}
 STATUSES = ("queued", "processed", "delivered", "retrying", "dead")
 
 
@@ -51,10 +49,10 @@ class Listed:
     deliveries: dict[str, str] = field(default_factory=dict)  # sink -> delivery status
 
 
-def status_of(job_status: bytes | None, deliveries: dict[str, str]) -> str:
+def status_of(processed: bool, deliveries: dict[str, str]) -> str:
     """One word for an event: queued, processed (routed nowhere), delivered, retrying, or dead."""
     if not deliveries:
-        return "queued" if job_status in ACTIVE_JOB_STATES else "processed"
+        return "processed" if processed else "queued"
     states = set(deliveries.values())
     if delivery.DEAD in states:
         return "dead"
@@ -68,7 +66,7 @@ def _page(connection: redis.Redis, ids: list[bytes], sinks: list[str]) -> Iterat
         for event_id in ids:
             decoded = event_id.decode()
             pipe.get(keys.event(decoded))
-            pipe.hget(Job.redis_job_namespace_prefix + decoded, "status")
+            pipe.hexists(keys.raw(decoded), processing.PROCESSED_AT)
             for sink in sinks:
                 pipe.hget(delivery.delivery_key(delivery.delivery_id(decoded, sink)), "status")
         replies = pipe.execute()
@@ -107,11 +105,11 @@ def find(
             offset, consumed = offset + 1, consumed + 1
             if event is None or not filters.admits(event):
                 continue
-            job_status, *statuses = replies
+            processed, *statuses = replies
             deliveries = {
                 sink: value.decode() for sink, value in zip(sinks, statuses, strict=True) if isinstance(value, bytes)
             }
-            status = status_of(job_status if isinstance(job_status, bytes) else None, deliveries)
+            status = status_of(bool(processed), deliveries)
             if filters.status is None or status == filters.status:
                 found.append(Listed(event, score, status, deliveries))
                 if len(found) == limit:

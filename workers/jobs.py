@@ -2,75 +2,38 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import redis
 import structlog
 from rq.job import get_current_job
 
-from receiver import keys, metrics
-from receiver.config import WordySource
-from receiver.events import Event
-from receiver.ingest import PROCESS_TIMEOUT
-from receiver.sources import wordy
-from workers import confirmation, delivery, router, settings, state
-
-log = structlog.get_logger("workhooks.worker")
-TIMEOUT_MARGIN = 3  # seconds of the processing job's timeout kept free for recording the last attempt
+from receiver import keys
+from workers import delivery, inbox, processing
 
 
-def _connection() -> redis.Redis:
+def _job() -> Any:
     job = get_current_job()
     if job is None:
         raise RuntimeError("workers.jobs functions run inside an RQ worker")
-    return job.connection
+    return job
+
+
+def _connection() -> redis.Redis:
+    connection: redis.Redis = _job().connection
+    return connection
+
+
+def drain_inbox() -> int:
+    """Process a batch of accepted events from the inbox (queued by the receiver's ingest script)."""
+    job = _job()
+    return inbox.drain(job.connection, job.id)
 
 
 def process_event(event_id: str) -> list[str]:
-    """Apply the event to its job/task state, open one delivery per matching sink, make each first attempt."""
-    structlog.contextvars.clear_contextvars()  # one worker thread runs job after job
-    structlog.contextvars.bind_contextvars(event_id=event_id)
-    started = time.perf_counter()
+    """Process one event in a job of its own: an event whose processing failed in a batch, retried by RQ."""
     connection = _connection()
-    raw = connection.get(keys.event(event_id))
-    if raw is None:
-        log.warning("event_missing", reason="expired or deleted before processing")
-        return []
-    event = Event.from_json(raw)
-    config = settings.config()
-    source = config.sources.get(event.source)
-    if isinstance(source, WordySource) and source.confirm and event.type == wordy.STATUS_CHANGED:
-        actual = confirmation.check(source, event)  # API down: raises, and RQ retries the job
-        if actual is not None:
-            confirmation.record(connection, event, actual)
-            return []
-    chosen: list[str] = []
-
-    def fan_out(pipe: Any, final: Event) -> None:
-        chosen[:] = router.sinks_for(config, final)
-        delivery.open_deliveries(pipe, final, chosen)
-        metrics.count(pipe, "workhooks_events_processed", final.source, final.type)
-        metrics.observe(
-            pipe, "workhooks_processing_delay_seconds", metrics.seconds_since(final.time) or 0.0, final.source
-        )
-
-    final, applied = state.apply_event(connection, event, fan_out)
-    if not applied:  # run again after dying mid-job: only what it had not attempted yet
-        chosen[:] = delivery.unattempted(connection, final.id, router.sinks_for(config, final))
-    log.info(
-        "event_processed",
-        source=final.source,
-        type=final.type,
-        subject=final.subject,
-        phase=final.phase,
-        sinks=chosen,
-        outcome="applied" if applied else "already_applied",
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
-    budget = PROCESS_TIMEOUT - TIMEOUT_MARGIN - (time.perf_counter() - started)
-    delivery.first_attempts(connection, final, chosen, budget)
-    return chosen
+    return processing.process(connection, event_id, connection.get(keys.event(event_id)), inbox.deadline())
 
 
 def poll_source(name: str) -> dict[str, object]:

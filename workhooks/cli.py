@@ -408,7 +408,7 @@ def cmd_spool(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Queue, workers, rates and failures, read from Redis."""
-    from receiver import keys, metrics
+    from receiver import inbox, keys, metrics
     from workers import delivery
 
     config = _load(None)
@@ -417,6 +417,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with connection.pipeline(transaction=False) as pipe:
         pipe.llen(metrics.QUEUE_KEY)
         pipe.lindex(metrics.QUEUE_KEY, 0)
+        pipe.llen(inbox.INBOX)
+        pipe.lindex(inbox.INBOX, 0)
         pipe.scard("rq:workers")
         pipe.zcount(keys.EVENTS_INDEX, now - 300, "+inf")
         pipe.zcount(keys.EVENTS_INDEX, now - 3600, "+inf")
@@ -426,9 +428,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         pipe.hgetall(metrics.WORKER_COUNTERS)
         for name in config.sources:
             pipe.hgetall(keys.poll_status(name))
-        depth, head, workers, last5, last60, dead_hour, dead, quarantined, counters, *polls = pipe.execute()
-    oldest = metrics.seconds_since(connection.hget(f"rq:job:{head.decode()}", "enqueued_at")) if head else None
-    print(f"queue        {depth} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
+        depth, head, waiting, first, workers, last5, last60, dead_hour, dead, quarantined, counters, *polls = (
+            pipe.execute()
+        )
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.hget(f"rq:job:{(head or b'-').decode()}", "enqueued_at")
+        pipe.zscore(keys.EVENTS_INDEX, first or b"-")
+        oldest = metrics.oldest_age(*pipe.execute())
+    print(f"queue        {depth + waiting} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
     print(f"workers      {workers}")
     print(f"events       {last5} in the last 5 min ({last5 / 300:.1f}/s), {last60} in the last hour")
     print(f"dead letters {dead} ({dead_hour} in the last hour); quarantined {quarantined}")

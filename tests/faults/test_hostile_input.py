@@ -94,7 +94,7 @@ def test_lying_and_chunked_bodies_cannot_make_us_buffer_past_the_limit(
 
     grown = rss_kb(pid) - before
     assert grown < 20_000, f"receiver grew {grown} kB"
-    assert rdb.llen("rq:queue:workhooks") == 0
+    assert rdb.llen("wh:inbox") == 0
     figures.append(f"1 GiB declared, 10 MiB chunked, 5 MB past Content-Length: 413/413/400, receiver RSS +{grown} kB")
 
 
@@ -115,7 +115,7 @@ def test_xml_bombs_are_refused_fast_with_flat_memory(
             assert answer.status_code == 400 and "XML refused" in answer.json()["error"]
     grown = rss_kb(pid) - before
     assert grown < 20_000 and slowest < 1.0
-    assert rdb.llen("rq:queue:workhooks") == 0
+    assert rdb.llen("wh:inbox") == 0
     assert b"root:" not in b"".join(rdb.hget(k, "body") or b"" for k in rdb.keys("wh:quarantine:*"))
     figures.append(f"60 XML bombs (billion laughs, quadratic blow-up, XXE): all 400, slowest {slowest * 1000:.0f} ms, "
                    f"receiver RSS +{grown} kB")  # fmt: skip

@@ -86,7 +86,7 @@ def test_without_a_replica_to_confirm_the_callback_is_stored_and_also_spooled(
     assert outcome == "accepted" and on_disk == ["evt_1"]
     assert rdb.exists("wh:event:evt_1")
     assert again in ("spooled", "duplicate")  # the copy is drained first; never a second queue entry
-    assert rdb.llen("rq:queue:workhooks") == 1
+    assert rdb.llen("wh:inbox") == 1
 
 
 async def rdb_flush(client: redis.asyncio.Redis) -> None:
@@ -135,7 +135,7 @@ def test_rediss_url_stores_a_callback_over_tls(tmp_path: Path) -> None:
                 await async_client.aclose()
 
         assert asyncio.run(submit()) is True
-        assert client.exists("wh:event:evt_tls") and client.llen("rq:queue:workhooks") == 1
+        assert client.exists("wh:event:evt_tls") and client.llen("wh:inbox") == 1
         plain = redis.Redis(port=port, socket_timeout=2)
         with pytest.raises(redis.ConnectionError):
             plain.ping()  # the port speaks TLS only: the callback did travel encrypted

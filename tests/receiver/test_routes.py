@@ -13,7 +13,7 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from receiver import keys
+from receiver import inbox, keys
 from receiver.app import create_app
 from receiver.config import Config, parse_config
 from tests.conftest import fixture_bytes
@@ -61,7 +61,8 @@ def post(
 
 
 def queued(rdb: redis.Redis) -> list[bytes]:
-    return list(rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1))
+    """The events waiting in the inbox for a drain job."""
+    return list(rdb.lrange(inbox.INBOX, 0, -1))
 
 
 def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: redis.Redis) -> None:
@@ -69,7 +70,8 @@ def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: red
     assert response.status_code == 202
     event_id = response.json()["id"]
     assert queued(rdb) == [event_id.encode()]
-    assert rdb.exists(keys.event(event_id), keys.raw(event_id), f"rq:job:{event_id}") == 3
+    assert rdb.exists(keys.event(event_id), keys.raw(event_id)) == 2
+    assert rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1) == [f"drain-{event_id}".encode()]  # one drain job
     assert response.log["outcome"] == "accepted"
     assert response.log["route"] == "/hooks/{source}/{token}"
     assert TOKEN not in str(response.log)
@@ -200,7 +202,8 @@ def test_metrics_show_the_queue_a_worker_has_yet_to_drain_and_each_callback(clie
     post(client, "/hooks/made-up-by-a-scanner/x", b"{}")
     time.sleep(0.05)
     seen = samples(client)
-    assert seen[("workhooks_redis_up", ())] == 1 and seen[("workhooks_queue_depth", ())] == 2
+    # two events in the inbox and the one drain job queued for them
+    assert seen[("workhooks_redis_up", ())] == 1 and seen[("workhooks_queue_depth", ())] == 3
     assert 0 < seen[("workhooks_queue_oldest_age_seconds", ())] < 30
     assert seen[("workhooks_dead_letters", ())] == seen[("workhooks_spool_depth", ())] == 0
     assert seen[accepted] - before.get(accepted, 0) == 1
@@ -280,11 +283,10 @@ def test_the_stored_job_is_the_hash_rq_itself_builds(client: TestClient, rdb: re
     """The receiver writes RQ's job hash from a template: it must stay what RQ would write."""
     from rq.job import Job
 
-    from receiver.ingest import Ingest
-
     event_id = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json")).json()["id"]
-    stored = rdb.hgetall(f"rq:job:{event_id}")
-    reference = Ingest().rq_job_hash(event_id)
+    job_id = f"drain-{event_id}"
+    stored = rdb.hgetall(f"rq:job:{job_id}")
+    reference = inbox.DrainJob().rq_job_hash(job_id)
     assert set(stored) == {field.encode() for field in reference}
     for field, value in reference.items():
         if field not in ("created_at", "enqueued_at"):
@@ -292,6 +294,15 @@ def test_the_stored_job_is_the_hash_rq_itself_builds(client: TestClient, rdb: re
                 value if isinstance(value, bytes) else value.encode() if isinstance(value, str) else str(value).encode()
             )
             assert stored[field.encode()] == expected, field
-    job = Job.fetch(event_id, connection=rdb)
-    assert (job.func_name, job.args, job.get_status()) == ("workers.jobs.process_event", (event_id,), "queued")
+    job = Job.fetch(job_id, connection=rdb)
+    assert (job.func_name, job.args, job.get_status()) == ("workers.jobs.drain_inbox", (), "queued")
     assert job.retries_left == 6 and job.timeout == 20
+
+
+def test_a_burst_queues_one_drain_job_until_a_worker_takes_it(client: TestClient, rdb: redis.Redis) -> None:
+    ids = [post(client, WORDY_URL, b'{"status": ["acp", "aer"], "job_id": %d}' % job).json()["id"] for job in range(5)]
+    assert queued(rdb) == [event_id.encode() for event_id in ids]
+    assert rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1) == [f"drain-{ids[0]}".encode()]
+    rdb.delete(inbox.DRAIN_QUEUED)  # what a worker starting the drain job does
+    post(client, WORDY_URL, b'{"status": ["acp", "aer"], "job_id": 99}')
+    assert rdb.llen(f"rq:queue:{keys.QUEUE}") == 2

@@ -13,7 +13,7 @@ from tests.emulators.worksection import Worksection
 from tests.emulators.worktaps import WorkTaps
 from workers import polling, settings
 
-QUEUE = "rq:queue:workhooks"
+QUEUE = "wh:inbox"  # accepted events waiting for a drain job
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""Draining the inbox in-process: batches, a drain job run again after dying, a failing event handed off."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+
+from receiver import inbox as contract
+from receiver import keys
+from receiver.events import Event
+from receiver.ingest import Ingest, prepare
+from receiver.sources import wordy
+from tests.servers import TOKEN, CaptureServer, free_port
+from workers import inbox, settings
+
+
+@pytest.fixture
+def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    def write(text: str) -> None:
+        path = tmp_path / "workhooks.yaml"
+        path.write_text(text)
+        monkeypatch.setenv("WORKHOOKS_CONFIG", str(path))
+        settings.config.cache_clear()
+        settings.sink.cache_clear()
+
+    yield write
+    settings.config.cache_clear()
+    settings.sink.cache_clear()
+
+
+def accept(rdb: redis.Redis, jobs: range) -> list[str]:
+    ids = []
+    for job in jobs:
+        body = b'{"status": ["acp", "aer"], "job_id": %d}' % job
+        event = Event.from_callback("wordy-main", wordy.parse(body, "application/json"))
+        assert Ingest().submit_sync(rdb, prepare(event, "application/json", body))
+        ids.append(event.id)
+    return ids
+
+
+def queued_jobs(rdb: redis.Redis) -> list[str]:
+    return [job_id.decode() for job_id in rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1)]
+
+
+def delivered(sink: CaptureServer) -> list[str]:
+    return [request.headers["webhook-id"] for request in sink.requests]
+
+
+@pytest.fixture
+def to_sink(configure: Callable[[str], None], sink_server: CaptureServer) -> CaptureServer:
+    configure(f"""
+sources:
+  wordy-main: {{platform: wordy, token: {TOKEN}}}
+sinks:
+  erp: {{type: webhook, url: "{sink_server.url}", allow_private: true}}
+routes:
+  - to: [erp]
+""")
+    return sink_server
+
+
+def test_a_burst_is_drained_in_batches_that_idle_workers_share(rdb: redis.Redis, to_sink: CaptureServer) -> None:
+    ids = accept(rdb, range(120))
+    first = queued_jobs(rdb)
+    assert first == [f"drain-{ids[0]}"]  # one drain job for the whole burst so far
+
+    assert inbox.drain(rdb, first[0]) == inbox.BATCH
+    assert delivered(to_sink) == ids[: inbox.BATCH]  # in arrival order, each once
+    second = queued_jobs(rdb)[1:]
+    assert len(second) == 1  # events were left: the next drain job was queued for another worker
+    assert inbox.drain(rdb, second[0]) == inbox.BATCH
+    third = queued_jobs(rdb)[2:]
+    assert inbox.drain(rdb, third[0]) == 20
+    assert len(queued_jobs(rdb)) == 3  # nothing left: no fourth job
+    assert delivered(to_sink) == ids and rdb.llen(contract.INBOX) == 0
+    assert rdb.keys(contract.claimed("*")) == []
+
+
+def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
+    rdb: redis.Redis, to_sink: CaptureServer
+) -> None:
+    ids = accept(rdb, range(10))
+    job_id = queued_jobs(rdb)[0]
+    assert inbox.take(rdb, job_id, batch=4) == ids[:4]  # ... and the worker was SIGKILLed here
+    assert rdb.lrange(contract.claimed(job_id), 0, -1) == [i.encode() for i in ids[:4]]
+
+    assert inbox.drain(rdb, job_id) == 10  # RQ runs the same job id again: its claim first, then more
+    assert delivered(to_sink) == ids
+    assert inbox.drain(rdb, job_id) == 0 and delivered(to_sink) == ids  # and again: nothing twice
+
+
+def test_events_given_back_keep_their_order_and_get_a_drain_job(rdb: redis.Redis, to_sink: CaptureServer) -> None:
+    ids = accept(rdb, range(6))
+    job_id = queued_jobs(rdb)[0]
+    taken = inbox.take(rdb, job_id, batch=4)
+    assert inbox.give_back(rdb, job_id, taken[1:]) == 3  # the first one was processed
+    assert rdb.lrange(contract.INBOX, 0, -1) == [i.encode() for i in ids[1:]]
+    assert rdb.llen(contract.claimed(job_id)) == 0
+    (next_job,) = queued_jobs(rdb)[1:]
+    assert inbox.drain(rdb, next_job) == 5 and delivered(to_sink) == ids[1:]
+
+
+def test_an_event_that_fails_leaves_the_batch_for_a_job_of_its_own(
+    rdb: redis.Redis, configure: Callable[[str], None], sink_server: CaptureServer
+) -> None:
+    configure(f"""
+sources:
+  wordy-main:
+    platform: wordy
+    token: {TOKEN}
+    confirm: true
+    api_key: wordy-api-key-for-tests
+    base_url: http://127.0.0.1:{free_port()}/api/1.0
+    timeout: 1
+sinks:
+  erp: {{type: webhook, url: "{sink_server.url}", allow_private: true}}
+routes:
+  - to: [erp]
+""")  # Wordy's API is down: confirming a status callback raises
+    ids = accept(rdb, range(3))
+    job_id = queued_jobs(rdb)[0]
+    assert inbox.drain(rdb, job_id) == 3
+    assert rdb.llen(contract.claimed(job_id)) == 0
+    jobs = {job.id: job for job in Queue(keys.QUEUE, connection=rdb).get_jobs()}
+    for event_id in ids:  # each retried by RQ with backoff, as the processing job it is
+        job = jobs[event_id]
+        assert isinstance(job, Job) and (job.func_name, job.args) == ("workers.jobs.process_event", (event_id,))
+        assert job.retries_left == 6
+    assert sink_server.requests == []

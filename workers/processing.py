@@ -1,0 +1,72 @@
+"""Processing one accepted event: apply it to its job/task state, open its deliveries, attempt them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+import structlog
+
+from receiver import keys, metrics
+from receiver.config import WordySource
+from receiver.events import Event, utc_now
+from receiver.sources import wordy
+from workers import confirmation, delivery, router, settings, state
+
+log = structlog.get_logger("workhooks.worker")
+PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
+
+
+def mark_processed(pipe: Any, event_id: str) -> None:
+    pipe.hset(keys.raw(event_id), PROCESSED_AT, utc_now())
+
+
+def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, deadline: float) -> list[str]:
+    """Process one event (``raw``: as stored); first delivery attempts are made here while
+    ``deadline`` (monotonic) allows.
+
+    Safe to run again for the same event after dying anywhere in it: the state transaction
+    applies an event once, and a second run attempts only deliveries the first never reached.
+    """
+    structlog.contextvars.clear_contextvars()  # one worker thread runs event after event
+    structlog.contextvars.bind_contextvars(event_id=event_id)
+    started = time.perf_counter()
+    if raw is None:
+        log.warning("event_missing", reason="expired or deleted before processing")
+        return []
+    event = Event.from_json(raw)
+    config = settings.config()
+    source = config.sources.get(event.source)
+    if isinstance(source, WordySource) and source.confirm and event.type == wordy.STATUS_CHANGED:
+        actual = confirmation.check(source, event)  # API down: raises, and the event is retried
+        if actual is not None:
+            confirmation.record(connection, event, actual)
+            mark_processed(connection, event.id)
+            return []
+    chosen: list[str] = []
+
+    def fan_out(pipe: Any, final: Event) -> None:
+        chosen[:] = router.sinks_for(config, final)
+        delivery.open_deliveries(pipe, final, chosen)
+        mark_processed(pipe, final.id)
+        metrics.count(pipe, "workhooks_events_processed", final.source, final.type)
+        metrics.observe(
+            pipe, "workhooks_processing_delay_seconds", metrics.seconds_since(final.time) or 0.0, final.source
+        )
+
+    final, applied = state.apply_event(connection, event, fan_out)
+    if not applied:  # run again after dying mid-way: only what it had not attempted yet
+        chosen[:] = delivery.unattempted(connection, final.id, router.sinks_for(config, final))
+    log.info(
+        "event_processed",
+        source=final.source,
+        type=final.type,
+        subject=final.subject,
+        phase=final.phase,
+        sinks=chosen,
+        outcome="applied" if applied else "already_applied",
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    delivery.first_attempts(connection, final, chosen, deadline)
+    return chosen
