@@ -17,6 +17,7 @@ from receiver.ingest import Ingest
 from receiver.intake import Intake
 from receiver.logs import RequestLog, configure_logging
 from receiver.ratelimit import FailureLimiter
+from receiver.runtime import settle_garbage_collector
 from receiver.spool import Spool
 
 REDIS_POOL_SIZE = 64
@@ -35,6 +36,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
         ingest = Ingest(replicas=1 if connection.replicated(redis_url) else 0)
         app.state.intake = Intake(app.state.redis, Spool(config.receiver.spool_dir), ingest)
         drainer = asyncio.create_task(app.state.intake.run_drainer())
+        settle_garbage_collector()
         try:
             yield
         finally:

@@ -175,12 +175,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from receiver.logs import configure_logging
+    from receiver.runtime import settle_garbage_collector
     from workers.worker import Worker, maintenance_interval, worker_ttl
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     _load(None)
     log = structlog.get_logger("workhooks.worker")
     connection = _redis()
+    settle_garbage_collector()
     delay = 1.0
     while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
         started = time.monotonic()
