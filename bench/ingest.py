@@ -15,7 +15,6 @@ worker, uvloop, access log off), interleaved with the others: the ASGI server co
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -31,6 +30,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import report as report_file  # noqa: E402
 from bench.load import Result, run  # noqa: E402
 from workhooks import embedded  # noqa: E402
 
@@ -146,11 +146,7 @@ def main() -> None:
     print(f"ratio receiver/baseline: {report['ratio']:.3f}; acknowledged {acknowledged}, stored in Redis {stored}")
     if on_granian:
         print(f"receiver on granian / on uvicorn: {report['granian_over_uvicorn']:.2f}")
-    out = ROOT / "var" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written {path.relative_to(ROOT)}")
+    report_file.write("ingest", report)
     if stored < acknowledged:
         raise SystemExit(f"lost: {acknowledged - stored} acknowledged callbacks are not in Redis")
 

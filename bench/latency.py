@@ -38,8 +38,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
+from bench.load import read_answer  # noqa: E402
 from bench.scale import BIN, TOKEN, config, wait_http  # noqa: E402
 from receiver import inbox, keys  # noqa: E402
 from workhooks import embedded  # noqa: E402
@@ -90,12 +92,7 @@ async def offer(port: int, rate: float, count: int, first_job: int) -> Offered:
                 body = b'{"status": ["acp", "aer"], "job_id": %d}' % (first_job + n)
                 head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                status = int((await reader.readline()).split(b" ", 2)[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                answer = await reader.readexactly(length)
+                status, answer = await read_answer(reader)
                 acks.append(clock() - due)
                 statuses[status] += 1
                 if status == 202:
@@ -248,9 +245,7 @@ def main() -> None:
     if args.quick:
         args.rates, args.seconds = [50.0, 100.0], 2.0
     machine = {"cpus": os.cpu_count(), "cpu": platform.machine(), "python": sys.version.split()[0]}
-    out = ROOT / "var" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    at = report_file.stamp()
     report: dict[str, Any] = {"machine": machine, "settings": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(Path(tmp), args.workers)
@@ -276,11 +271,9 @@ def main() -> None:
                 for r in results if r["missing"] or r["delivered_twice"] or set(r["statuses"]) != {202}]  # fmt: skip
     report["problems"] = problems
     print(f"machine: {machine}; {args.workers} workers, 1 receiver")
-    path = out / f"latency-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written {path.relative_to(ROOT)}")
+    report_file.write("latency", report, at)
     if not args.memory:
-        pictures = [out / f"latency-{stamp}.png", *([args.plot] if args.plot else [])]
+        pictures = [report_file.OUT / f"latency-{at}.png", *([args.plot] if args.plot else [])]
         plot(results, pictures, f"1 receiver + {args.workers} workers, {machine['cpus']} CPUs, one webhook sink")
         print(f"plot: {', '.join(str(p) for p in pictures)}")
     if problems:

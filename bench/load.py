@@ -29,6 +29,16 @@ class Result:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
 
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response with a Content-Length: its status and body."""
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return int(status_line.split(b" ", 2)[1]), await reader.readexactly(length)
+
+
 async def _connection(port: int, path: str, bodies: itertools.count[int], deadline: float, result: Result) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
@@ -37,14 +47,8 @@ async def _connection(port: int, path: str, bodies: itertools.count[int], deadli
             body = b'{"status": ["acp", "aer"], "job_id": %d}' % next(bodies)
             started = time.perf_counter()
             writer.write(f"{head}{len(body)}\r\n\r\n".encode() + body)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+            status, _ = await read_answer(reader)
             result.latencies.append(time.perf_counter() - started)
-            status = int(status_line.split(b" ", 2)[1])
             result.statuses[status] = result.statuses.get(status, 0) + 1
     finally:
         writer.close()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import os
 import platform
 import re
@@ -41,6 +40,7 @@ from rq.registry import FinishedJobRegistry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.scale import BIN, callbacks, config, cpu_seconds, drive, wait_http  # noqa: E402
@@ -199,11 +199,7 @@ def main() -> None:
         "summary": summary,
         "scaling_2_over_1": scaling,
     }
-    out = ROOT / "var" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"process-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written {path.relative_to(ROOT)}")
+    report_file.write("process", report)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
+from bench.load import read_answer  # noqa: E402
 from workhooks import embedded  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -122,12 +124,7 @@ async def drive(ports: list[int], items: list[Callback]) -> tuple[set[str], Coun
                 head = (f"POST {item.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {item.content_type}\r\n"
                         f"{extra}Content-Length: {len(item.body)}\r\n\r\n")  # fmt: skip
                 writer.write(head.encode() + item.body)
-                status = int((await reader.readline()).split(b" ", 2)[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                answer = await reader.readexactly(length)
+                status, answer = await read_answer(reader)
                 statuses[status] += 1
                 if status in (200, 202):
                     ids.add(json.loads(answer)["id"])
@@ -254,11 +251,7 @@ def main() -> None:
         "state_identical": single["states"] == scaled["states"],
         "problems": problems,
     }
-    out = ROOT / "var" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written {path.relative_to(ROOT)}")
+    report_file.write("scale", report)
     if problems:
         raise SystemExit("FAILED: " + "; ".join(problems))
 
