@@ -139,7 +139,7 @@ def test_event_detail_dead_letter_replay_and_health(client: TestClient, rdb: red
     assert [item["id"] for item in listed] == [event_id]
     health = client.get("/admin/api/health", headers=AUTH).json()
     assert health["sinks"] == [{"name": "erp", "type": "webhook", "delivered": 0, "failed": 0, "dead": 1}]
-    assert health["dead_letters"] == 1
+    assert health["dead_letters"] == 1 and health["queue_depth"] == 0
 
     replayed = client.post(f"/admin/api/deliveries/{event_id}-erp/replay", headers=AUTH)
     assert (replayed.status_code, replayed.json()) == (202, {"outcome": "queued"})
@@ -147,6 +147,10 @@ def test_event_detail_dead_letter_replay_and_health(client: TestClient, rdb: red
     assert (again.status_code, again.json()) == (409, {"outcome": "already pending"})
     assert client.post("/admin/api/deliveries/nothing-erp/replay", headers=AUTH).status_code == 404
     assert client.get("/admin/api/dead-letters", headers=AUTH).json()["items"] == []
+    rdb.delete(f"rq:queue:{QUEUE}")  # the replay's job
+    post(client, WORDY, status(8))
+    post(client, WORDY, status(9))  # two events in the inbox, one drain job for them
+    assert client.get("/admin/api/health", headers=AUTH).json()["queue_depth"] == 3
 
 
 def test_quarantine_list_and_replay(client: TestClient) -> None:
