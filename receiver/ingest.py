@@ -100,6 +100,7 @@ class Ingest:
         self._waiting: list[tuple[Prepared, asyncio.Future[bool]]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._script = redis.asyncio.Redis().register_script(_STORE_AND_QUEUE)  # EVALSHA, loaded on demand
+        self._script_sync = redis.Redis().register_script(_STORE_AND_QUEUE)
         self._drain = inbox.DrainJob(queue_name)
 
     def _call(self, item: Prepared) -> tuple[list[str], list[Any]]:
@@ -170,4 +171,4 @@ class Ingest:
 
     def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
         script_keys, args = self._call(item)
-        return bool(client.register_script(_STORE_AND_QUEUE)(keys=script_keys, args=args))
+        return bool(self._script_sync(keys=script_keys, args=args, client=client))

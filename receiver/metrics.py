@@ -111,6 +111,21 @@ def seconds_since(iso_time: str | bytes | None, now: datetime | None = None) -> 
     return max(0.0, ((now or datetime.now(UTC)) - (at if at.tzinfo else at.replace(tzinfo=UTC))).total_seconds())
 
 
+def ask_backlog(pipe: Any) -> None:
+    """Queue on ``pipe`` (sync or async) the reads of the backlog: queue length and head, inbox
+    length and head — four replies, in that order."""
+    pipe.llen(QUEUE_KEY)
+    pipe.lindex(QUEUE_KEY, 0)
+    pipe.llen(inbox.INBOX)
+    pipe.lindex(inbox.INBOX, 0)
+
+
+def ask_heads(pipe: Any, head: bytes | None, first: bytes | None) -> None:
+    """Queue on ``pipe`` the reads ``oldest_age`` needs for the heads ``ask_backlog`` returned."""
+    pipe.hget(Job.redis_job_namespace_prefix + (head or b"-").decode(), "enqueued_at")
+    pipe.zscore(keys.EVENTS_INDEX, first or b"-")
+
+
 def oldest_age(enqueued_at: bytes | None, received: float | None) -> float | None:
     """The longer wait of the job at the head of the queue (RQ's enqueued_at) and the event at the
     head of the inbox (its received time, a Unix time)."""
@@ -131,10 +146,7 @@ async def read(client: redis.asyncio.Redis, spool_depth: int, sources: Iterable[
     snapshot = Snapshot({"workhooks_redis_up": 0.0, "workhooks_spool_depth": float(spool_depth)})
     try:
         async with client.pipeline(transaction=False) as pipe:
-            pipe.llen(QUEUE_KEY)
-            pipe.lindex(QUEUE_KEY, 0)
-            pipe.llen(inbox.INBOX)
-            pipe.lindex(inbox.INBOX, 0)
+            ask_backlog(pipe)
             pipe.zcard(keys.DEAD_INDEX)
             pipe.zcard(keys.QUARANTINE_INDEX)
             pipe.scard(REDIS_WORKER_KEYS)
@@ -143,8 +155,7 @@ async def read(client: redis.asyncio.Redis, spool_depth: int, sources: Iterable[
                 pipe.hget(keys.poll_status(name), "last_ok_at")
             depth, head, waiting, first, dead, quarantined, workers, counters, *polled = await pipe.execute()
         async with client.pipeline(transaction=False) as pipe:
-            pipe.hget(Job.redis_job_namespace_prefix + (head or b"-").decode(), "enqueued_at")
-            pipe.zscore(keys.EVENTS_INDEX, first or b"-")
+            ask_heads(pipe, head, first)
             enqueued_at, received = await pipe.execute()
     except RedisError:
         return snapshot

@@ -70,6 +70,9 @@ return #ARGV - 5
 )
 
 _job = inbox.DrainJob()
+# Built once (SHA1 computed once); called with the worker's connection: EVALSHA, loaded on demand.
+_take = redis.Redis().register_script(_TAKE)
+_give_back = redis.Redis().register_script(_GIVE_BACK)
 
 
 def _next() -> tuple[list[str], list[Any]]:
@@ -80,8 +83,8 @@ def _next() -> tuple[list[str], list[Any]]:
 def take(connection: redis.Redis, job_id: str, batch: int = BATCH) -> list[str]:
     """This job's claimed events (left by an earlier run of it) and up to ``batch`` more from the inbox."""
     script_keys, args = _next()
-    taken = connection.register_script(_TAKE)(
-        keys=[*script_keys, inbox.INBOX, inbox.claimed(job_id)], args=[job_id, batch, *args]
+    taken = _take(
+        keys=[*script_keys, inbox.INBOX, inbox.claimed(job_id)], args=[job_id, batch, *args], client=connection
     )
     return [event_id.decode() for event_id in taken]
 
@@ -89,9 +92,7 @@ def take(connection: redis.Redis, job_id: str, batch: int = BATCH) -> list[str]:
 def give_back(connection: redis.Redis, job_id: str, left: list[str]) -> int:
     """Return ``left`` (claimed, not processed) to the head of the inbox and drop this job's claim."""
     script_keys, args = _next()
-    given = connection.register_script(_GIVE_BACK)(
-        keys=[*script_keys, inbox.INBOX, inbox.claimed(job_id)], args=[*args, *left]
-    )
+    given = _give_back(keys=[*script_keys, inbox.INBOX, inbox.claimed(job_id)], args=[*args, *left], client=connection)
     return int(given)
 
 

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver import inbox, keys, metrics, quarantine
+from receiver import keys, metrics, quarantine
 from receiver.config import Config
 from receiver.connection import connect
 from receiver.events import Event, Phase
@@ -155,13 +155,12 @@ class Admin:
     def health(self, request: Request) -> Response:
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.hgetall(metrics.WORKER_COUNTERS)
-            pipe.llen(metrics.QUEUE_KEY)
-            pipe.llen(inbox.INBOX)
+            metrics.ask_backlog(pipe)
             pipe.zcard(delivery.DEAD_INDEX)
             pipe.scard("rq:workers")
             for name in self.config.sources:
                 pipe.hgetall(keys.poll_status(name))
-            counters, jobs, waiting, dead, workers, *polls = pipe.execute()
+            counters, jobs, _, waiting, _, dead, workers, *polls = pipe.execute()
         depth = jobs + waiting  # as workhooks_queue_depth counts it
         per_sink: dict[str, dict[str, int]] = {name: {} for name in self.config.sinks}
         for key, value in counters.items():

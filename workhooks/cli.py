@@ -410,17 +410,14 @@ def cmd_spool(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Queue, workers, rates and failures, read from Redis."""
-    from receiver import inbox, keys, metrics
+    from receiver import keys, metrics
     from workers import delivery
 
     config = _load(None)
     connection = _redis()
     now = time.time()
     with connection.pipeline(transaction=False) as pipe:
-        pipe.llen(metrics.QUEUE_KEY)
-        pipe.lindex(metrics.QUEUE_KEY, 0)
-        pipe.llen(inbox.INBOX)
-        pipe.lindex(inbox.INBOX, 0)
+        metrics.ask_backlog(pipe)
         pipe.scard("rq:workers")
         pipe.zcount(keys.EVENTS_INDEX, now - 300, "+inf")
         pipe.zcount(keys.EVENTS_INDEX, now - 3600, "+inf")
@@ -434,8 +431,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             pipe.execute()
         )
     with connection.pipeline(transaction=False) as pipe:
-        pipe.hget(f"rq:job:{(head or b'-').decode()}", "enqueued_at")
-        pipe.zscore(keys.EVENTS_INDEX, first or b"-")
+        metrics.ask_heads(pipe, head, first)
         oldest = metrics.oldest_age(*pipe.execute())
     print(f"queue        {depth + waiting} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
     print(f"workers      {workers}")
