@@ -18,11 +18,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from receiver.events import Event
-from receiver.ingest import Ingest, prepare
-from receiver.sources import wordy
 from receiver.spool import Spool
-from workhooks import embedded
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
+from workhooks.store import embedded
+from workhooks.store.ingest import Ingest, prepare
 
 
 def submits_per_second(client: redis.Redis, ingest: Ingest, start: int, count: int) -> float:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import report as report_file  # noqa: E402
 from bench.load import Result, run  # noqa: E402
-from workhooks import embedded  # noqa: E402
+from workhooks.store import embedded, keys  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a private test server
 PATH = f"/hooks/wordy-main/{TOKEN}"
@@ -101,7 +101,7 @@ def main() -> None:
                     result = run(port, PATH, args.connections, args.seconds, job)
                     job += len(result.latencies) + args.connections
                     rounds[name].append(result)
-            stored = len(redis.Redis.from_url(server.url).keys("wh:event:*"))
+            stored = len(redis.Redis.from_url(server.url).keys(keys.event("*")))
         finally:
             for process in processes:
                 process.terminate()

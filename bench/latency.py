@@ -43,14 +43,13 @@ from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.load import read_answer  # noqa: E402
 from bench.scale import BIN, TOKEN, config, wait_http  # noqa: E402
-from receiver import inbox, keys  # noqa: E402
-from workhooks import embedded  # noqa: E402
+from workhooks.store import embedded, keys  # noqa: E402
 
 RATES = [50, 100, 200, 300, 400, 500]
 CONNECTIONS = 64
 DRAIN_TIMEOUT = 120.0
 PATH = f"/hooks/wordy-main/{TOKEN}"
-QUEUE_KEY = "rq:queue:" + keys.QUEUE
+QUEUE_KEY = keys.QUEUE_KEY
 
 
 def rss_kib(pid: int) -> int:
@@ -141,7 +140,7 @@ class Stack:
             while not stop.wait(0.25):
                 with client.pipeline(transaction=False) as pipe:  # as workhooks_queue_depth counts it
                     pipe.llen(QUEUE_KEY)
-                    pipe.llen(inbox.INBOX)
+                    pipe.llen(keys.INBOX)
                     depths.append(sum(pipe.execute()))
                 if sample is not None:
                     sample()

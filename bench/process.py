@@ -44,8 +44,7 @@ from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.scale import BIN, callbacks, config, cpu_seconds, drive, wait_http  # noqa: E402
-from receiver import keys  # noqa: E402
-from workhooks import embedded  # noqa: E402
+from workhooks.store import embedded, keys  # noqa: E402
 
 QUEUE_KEY = Queue.redis_queue_namespace_prefix + keys.QUEUE
 HELD = "bench:held"
@@ -95,7 +94,7 @@ class Bench:
 
     def _workers(self, count: int) -> list[subprocess.Popen[bytes]]:
         workers = [subprocess.Popen([str(BIN / "workhooks"), "worker"], env=self.env) for _ in range(count)]
-        registered = "rq:workers:" + keys.QUEUE
+        registered = keys.RQ_QUEUE_WORKERS
         wait_until(lambda: self.client.scard(registered) >= count, "worker start", 60)
         return workers
 

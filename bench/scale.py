@@ -39,7 +39,7 @@ from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.load import read_answer  # noqa: E402
-from workhooks import embedded  # noqa: E402
+from workhooks.store import embedded, keys  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TOKEN = "scale-token-0123456789abcdef"  # noqa: S105 - throwaway credentials for private test servers
@@ -147,7 +147,7 @@ def cpu_seconds(pid: int) -> float:
 def normalized_states(client: redis.Redis) -> dict[str, Any]:
     """Each job/task's state without what depends on arrival order (history order, times, 'applied')."""
     states = {}
-    for key in client.scan_iter("wh:state:*"):
+    for key in client.scan_iter(keys.state("*", "*")):
         state = json.loads(client.get(key) or b"{}")
         history = sorted((h["event_id"], h["from"], h["to"]) for h in state.pop("history", []))
         messages = sorted((m["event_id"], m["author"], m["message"]) for m in state.pop("messages", []))

@@ -1,1 +1,1 @@
-"""HTTP ingress for workhooks: receive, verify, parse and durably queue platform callbacks."""
+"""HTTP ingress: receive, verify and parse platform callbacks (through the platform registry) and durably queue them."""

@@ -8,17 +8,22 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from receiver import connection, routes
-from receiver.config import Config, load_config
-from receiver.ingest import Ingest
+from receiver import routes
 from receiver.intake import Intake
-from receiver.logs import RequestLog, configure_logging
+from receiver.logs import RequestLog
+from receiver.openapi import HOOK_PATHS
 from receiver.ratelimit import FailureLimiter
-from receiver.runtime import settle_garbage_collector
 from receiver.spool import Spool
+from workhooks.config.loading import load_config
+from workhooks.config.schema import Config
+from workhooks.core.logs import configure_logging
+from workhooks.core.runtime import settle_garbage_collector
+from workhooks.store import connection
+from workhooks.store.ingest import Ingest
 
 REDIS_POOL_SIZE = 64
 
@@ -48,8 +53,10 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
 
     app = Starlette(
         routes=[
-            Route("/hooks/{source}/{token}", routes.wordy_callback, methods=["POST"], max_body_size=limit),
-            Route("/hooks/{source}", routes.sharedworkforce_callback, methods=["POST"], max_body_size=limit),
+            *(
+                Route(path, routes.HANDLERS[style], methods=["POST"], max_body_size=limit)
+                for path, style in HOOK_PATHS.items()
+            ),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics_endpoint, methods=["GET"]),
@@ -59,6 +66,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             Middleware(RequestLog),
             Middleware(FailureLimiter, burst=limits.burst, per_minute=limits.per_minute),
         ],
+        exception_handlers={HTTPException: routes.http_error},
         lifespan=lifespan,
     )
     app.state.config = config

@@ -17,8 +17,8 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from receiver.ingest import WAIT_MS, Ingest, NotReplicatedError, Prepared
 from receiver.spool import Spool, SpoolError, read
+from workhooks.store.ingest import WAIT_MS, Ingest, NotReplicatedError, Prepared
 
 BREAKER_SECONDS = 1.0
 DRAIN_INTERVAL = 0.5

@@ -1,31 +1,13 @@
-"""structlog, configured once per process: JSON off a terminal, readable console on one."""
+"""The receiver's canonical request line: one per request, naming the route template, never the path."""
 
 from __future__ import annotations
 
-import logging
-import sys
 import time
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiver import metrics
-
-
-def configure_logging(level: str = "INFO") -> None:
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    renderer: Any = structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
-    structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,  # lets structlog.testing.capture_logs() see every line
-    )
 
 
 class RequestLog:
@@ -60,8 +42,6 @@ class RequestLog:
                 metrics.record_callback(
                     context["source"] if known else "unknown", outcome, time.perf_counter() - started
                 )
-            if status == 413 and "reason" not in context:
-                context["reason"] = "body over the size limit"
             self.log.info(
                 "request",
                 method=scope["method"],

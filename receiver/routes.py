@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from receiver import auth, metrics, quarantine
-from receiver.config import SharedWorkforceSource, Source, WordySource
-from receiver.events import Event
-from receiver.exceptions import CallbackError, ParseError
-from receiver.ingest import prepare
+from receiver import metrics
 from receiver.intake import Intake, UnavailableError
-from receiver.openapi import spec_for
-from receiver.redact import redact
-from receiver.sources import sharedworkforce, wordy
+from receiver.openapi import spec_for, throttled, with_paths
+from workhooks.core import auth
+from workhooks.core.events import Event
+from workhooks.core.exceptions import CallbackError, ParseError
+from workhooks.core.redact import redact
+from workhooks.platforms import PLATFORMS
+from workhooks.platforms.base import AuthStyle, CallbackSource, SourceSettings
+from workhooks.store import health, quarantine
+from workhooks.store.ingest import prepare
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -30,6 +34,15 @@ def _reject(status: int, reason: str, **context: Any) -> JSONResponse:
     return JSONResponse({"error": reason, **context}, status_code=status)
 
 
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, a method it does not take, a body over the limit)
+    answered like ours: JSON with the reason, and the reason on the request's log line."""
+    assert isinstance(error, HTTPException)
+    reason = "body over the size limit" if error.status_code == 413 else error.detail
+    structlog.contextvars.bind_contextvars(outcome="rejected", reason=reason)
+    return JSONResponse({"error": reason}, status_code=error.status_code, headers=error.headers)
+
+
 def _unavailable(error: Exception) -> JSONResponse:
     reason = f"redis: {type(error).__name__}" if isinstance(error, RedisError) else str(error)
     structlog.contextvars.bind_contextvars(outcome="unavailable", reason=reason)
@@ -38,16 +51,18 @@ def _unavailable(error: Exception) -> JSONResponse:
     )
 
 
-def _source(request: Request, kind: type) -> tuple[str, Any] | JSONResponse:
+def _source(request: Request, style: AuthStyle) -> tuple[str, SourceSettings, CallbackSource] | JSONResponse:
+    """The named source, if it is one whose platform authenticates callbacks this route's way."""
     name = request.path_params["source"]
     source = request.app.state.config.sources.get(name)
     structlog.contextvars.bind_contextvars(source=name)
-    if not isinstance(source, kind):
+    reader = PLATFORMS[source.platform].callback if source is not None else None
+    if source is None or reader is None or reader.auth != style:
         return _reject(404, "unknown source")
-    return name, source
+    return name, source, reader
 
 
-async def _accept(request: Request, source: Source, event: Event, content_type: str, body: bytes) -> Response:
+async def _accept(request: Request, source: SourceSettings, event: Event, content_type: str, body: bytes) -> Response:
     intake: Intake = request.app.state.intake
     try:
         outcome = await intake.accept(prepare(event, content_type, body, source.secrets()))
@@ -60,7 +75,7 @@ async def _accept(request: Request, source: Source, event: Event, content_type: 
 
 
 async def _quarantine(
-    request: Request, name: str, source: Source, error: ParseError, content_type: str, body: bytes
+    request: Request, name: str, source: SourceSettings, error: ParseError, content_type: str, body: bytes
 ) -> Response:
     client: redis.asyncio.Redis = request.app.state.redis
     try:
@@ -70,17 +85,18 @@ async def _quarantine(
     return _reject(400, str(error), quarantine_id=item_id)
 
 
-async def wordy_callback(request: Request) -> Response:
-    found = _source(request, WordySource)
+async def token_callback(request: Request) -> Response:
+    """POST /hooks/<name>/<token>: the capability token in the URL is the credential (Wordy)."""
+    found = _source(request, "path_token")
     if isinstance(found, Response):
         return found
-    name, source = found
+    name, source, reader = found
     if not auth.matches(request.path_params["token"], source.secrets()):
         return _reject(401, "bad token")
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
-        callback = wordy.parse(body, content_type)
+        callback = reader.parse(body, content_type)
     except ParseError as error:
         return await _quarantine(request, name, source, error, content_type, body)
     except CallbackError as error:
@@ -88,38 +104,50 @@ async def wordy_callback(request: Request) -> Response:
     return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
 
 
-async def sharedworkforce_callback(request: Request) -> Response:
-    found = _source(request, SharedWorkforceSource)
+async def key_callback(request: Request) -> Response:
+    """POST /hooks/<name>: an API key in X-API-Key and/or in the body (Shared Workforce)."""
+    found = _source(request, "api_key")
     if isinstance(found, Response):
         return found
-    name, source = found
+    name, source, reader = found
     header_key = request.headers.get("x-api-key")
     if header_key is not None and not auth.matches(header_key.encode("latin-1"), source.secrets()):
         return _reject(401, "bad X-API-Key")
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
-        document = sharedworkforce.decode(body, content_type)
+        document = reader.decode(body, content_type)
     except ParseError as error:
         if header_key is None:  # nothing vouches for this body: do not keep it
             return _reject(401, f"no X-API-Key and the body cannot be read ({error})")
         return await _quarantine(request, name, source, error, content_type, body)
     except CallbackError as error:
         return _reject(error.status_code, str(error))
-    body_key = sharedworkforce.api_key(document)
+    body_key = reader.body_key(document)
     if body_key is None and header_key is None:
         return _reject(401, "no API key (X-API-Key header or api_key in the body)")
     if body_key is not None and not auth.matches(body_key, source.secrets()):
         return _reject(401, "bad api_key in the body")
     try:
-        callback = sharedworkforce.to_callback(document)
+        callback = reader.to_callback(document)
     except ParseError as error:
         return await _quarantine(request, name, source, error, content_type, body)
     return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
 
 
+# One handler per way of authenticating a callback (receiver/openapi.py's HOOK_PATHS gives each its path).
+HANDLERS: dict[AuthStyle, Callable[[Request], Awaitable[Response]]] = {
+    "path_token": token_callback,
+    "api_key": key_callback,
+}
+
+
 async def openapi(request: Request) -> Response:
-    return JSONResponse(spec_for(request.app.state.config))
+    """This deployment's document, with the paths of anything mounted beside the receiver (the admin API)."""
+    document = spec_for(request.app.state.config)
+    for paths, security in getattr(request.app.state, "mounted_paths", []):
+        with_paths(document, paths, security)
+    return JSONResponse(throttled(document))
 
 
 async def healthz(request: Request) -> Response:
@@ -129,8 +157,11 @@ async def healthz(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus gauges of the deployment, read from Redis now (receiver/metrics.py)."""
     depth = await anyio.to_thread.run_sync(request.app.state.intake.spool.depth)
-    snapshot = await metrics.read(request.app.state.redis, depth, request.app.state.config.sources)
-    return Response(metrics.render(snapshot), media_type=metrics.CONTENT_TYPE)
+    try:
+        found: health.Health | None = await health.read_async(request.app.state.redis, request.app.state.config.sources)
+    except RedisError:
+        found = None
+    return Response(metrics.render(found, depth), media_type=metrics.CONTENT_TYPE)
 
 
 async def readyz(request: Request) -> Response:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from receiver.ingest import Prepared
+from workhooks.store.ingest import Prepared
 
 SUFFIX = ".spool"
 DRAINING = ".draining"

@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from tests.servers import CaptureServer, Service, SmtpServer
-from workhooks import embedded
+from workhooks.store import embedded
 
 
 @pytest.fixture(scope="session")

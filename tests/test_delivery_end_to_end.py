@@ -10,8 +10,8 @@ import pytest
 import redis
 from rq import Queue
 
-from receiver import keys
 from tests.servers import SECRET, TOKEN, CaptureServer, Service, SmtpServer
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -134,11 +134,11 @@ def test_processing_or_delivering_again_sends_nothing_twice(
     event_id = service.wordy(STATUS_ACR).json()["id"]
     assert len(erp.wait_for(1)) == 1
     # What RQ does after a crash: run the same jobs again.
-    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.process_event", event_id)
-    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.deliver", event_id, "erp", 1)
+    Queue(keys.QUEUE, connection=rdb).enqueue(keys.PROCESS_EVENT, event_id)
+    Queue(keys.QUEUE, connection=rdb).enqueue(keys.DELIVER, event_id, "erp", 1)
     time.sleep(2)
     assert len(erp.requests) == 1
-    attempts = [json.loads(a) for a in rdb.lrange(f"wh:attempts:{event_id}", 0, -1)]
+    attempts = [json.loads(a) for a in rdb.lrange(keys.attempts(event_id), 0, -1)]
     assert sorted(a["sink"] for a in attempts) == ["chat", "erp", "mail", "slack"]
 
 
@@ -152,8 +152,8 @@ def test_a_processing_job_run_again_makes_only_the_first_attempts_it_had_not_mad
     event_id = service.wordy(STATUS_ACR).json()["id"]
     assert len(erp.wait_for(1)) == 1 and len(chat.wait_for(1)) == 1
     # As a worker killed between its transaction and its first attempts leaves it: erp open, unattempted.
-    rdb.hset(f"wh:delivery:{event_id}-erp", mapping={"status": "pending", "attempts": 0})
-    Queue(keys.QUEUE, connection=rdb).enqueue("workers.jobs.process_event", event_id)
+    rdb.hset(keys.delivery(f"{event_id}-erp"), mapping={"status": "pending", "attempts": 0})
+    Queue(keys.QUEUE, connection=rdb).enqueue(keys.PROCESS_EVENT, event_id)
     assert len(erp.wait_for(2)) == 2
     time.sleep(1)
     assert len(chat.requests) == 1 and len(slack.requests) == 1
@@ -172,4 +172,4 @@ routes:
 """)
     event_id = service.wordy(STATUS_ACR).json()["id"]
     assert [r.headers["webhook-id"] for r in sink_server.wait_for(1)] == [event_id]
-    assert rdb.hget(f"wh:delivery:{event_id}-archive", "queued") == b"1"  # not attempted inside processing
+    assert rdb.hget(keys.delivery(f"{event_id}-archive"), "queued") == b"1"  # not attempted inside processing

@@ -106,10 +106,11 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 def exported_metric_names() -> set[str]:
     """Every series name /metrics can carry (receiver/metrics.py)."""
     from receiver import metrics
+    from workhooks.store import telemetry
 
     names = {*metrics.GAUGES, "workhooks_poll_age_seconds", "workhooks_callbacks_total"}
-    names |= {f"{name}_total" for name in metrics.COUNTERS}
-    for histogram in [*metrics.HISTOGRAMS, "workhooks_ack_seconds"]:
+    names |= {f"{name}_total" for name in telemetry.COUNTERS}
+    for histogram in [*telemetry.HISTOGRAMS, "workhooks_ack_seconds"]:
         names |= {f"{histogram}_{suffix}" for suffix in ("bucket", "count", "sum")}
     return names
 

@@ -15,6 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import fixture_bytes
 from tests.servers import KEY, SECRET, TOKEN, Captured, CaptureServer, Service, wait_until
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +145,7 @@ def test_out_of_order_statuses_keep_the_truthful_state(
     for previous, new in [("aer", "acr"), ("awc", "acp"), ("acr", "c"), ("acp", "aer")]:
         assert service.wordy(json.dumps({"status": [previous, new], "job_id": 77}).encode()).status_code == 202
     assert len(sink_server.wait_for(4)) == 4
-    state = json.loads(rdb.get("wh:state:wordy-main:job/77") or b"{}")
+    state = json.loads(rdb.get(keys.state("wordy-main", "job/77")) or b"{}")
     assert state["status"] == "c"
     assert [(item["from"], item["to"], item["applied"]) for item in state["history"]] == [
         ("aer", "acr", True),
@@ -163,7 +164,7 @@ def test_a_sink_that_is_down_gets_the_event_after_retries(
     event_id = service.wordy(fixture_bytes("wordy", "status_acp_aer.json")).json()["id"]
     delivered = sink_server.wait_for(1, timeout=20)
     assert [verified(request)["id"] for request in delivered] == [event_id]
-    attempts = [json.loads(item) for item in rdb.lrange(f"wh:attempts:{event_id}", 0, -1)]
+    attempts = [json.loads(item) for item in rdb.lrange(keys.attempts(event_id), 0, -1)]
     assert [(a["outcome"], a["status_code"]) for a in attempts] == [
         ("failed", 503),
         ("failed", 500),

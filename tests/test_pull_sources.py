@@ -14,6 +14,7 @@ from tests.emulators.workreduce import LIFECYCLE, WorkReduce
 from tests.emulators.worksection import Worksection
 from tests.emulators.worktaps import WorkTaps
 from tests.servers import CaptureServer, Service, wait_until
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_an_order_walking_the_workreduce_lifecycle(
         platform.add_order("Existing order", "In Progress")
         source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
         started(start, config(sink_server, slack, source))
-        wait_until(lambda: rdb.exists("wh:poll:baseline:wr"), what="baseline")
+        wait_until(lambda: rdb.exists(keys.poll_baseline("wr")), what="baseline")
         number = platform.add_order("QA Screenshot of Ad Creative - BigCo")
         assert [e["type"] for e in wait_events(sink_server, 1)] == ["workreduce.order.created"]
         for count, status in enumerate(LIFECYCLE[1:], start=2):
@@ -110,9 +111,9 @@ def test_a_bad_key_is_reported_and_backed_off(
     try:
         source = f"  wr: {{platform: workreduce, api_key: wrong-key, base_url: '{platform.url}/v2', poll_interval: 1}}"
         service = started(start, config(sink_server, slack, source))
-        wait_until(lambda: rdb.hget("wh:poll:status:wr", "last_error"), what="a poll error")
-        assert rdb.hget("wh:poll:status:wr", "last_error").startswith(b"answered 401")  # type: ignore[union-attr]
-        assert rdb.exists("wh:poll:backoff:wr")
+        wait_until(lambda: rdb.hget(keys.poll_status("wr"), "last_error"), what="a poll error")
+        assert rdb.hget(keys.poll_status("wr"), "last_error").startswith(b"answered 401")  # type: ignore[union-attr]
+        assert rdb.exists(keys.poll_backoff("wr"))
         time.sleep(2)
         assert len(platform.requests) <= 2  # backing off, not hammering
         assert "check the source's key" in service.logs()
@@ -131,7 +132,7 @@ def test_worksection_task_created_done_reopened_and_commented(
             " comments: true}"
         )
         started(start, config(sink_server, slack, source))
-        wait_until(lambda: rdb.exists("wh:poll:baseline:ws"), what="baseline")
+        wait_until(lambda: rdb.exists(keys.poll_baseline("ws")), what="baseline")
         task = platform.add_task("Proofread the brochure")
         wait_events(sink_server, 1)
         platform.add_comment(task, "Started on page 3")
@@ -165,7 +166,7 @@ def test_worktaps_accounts_created_updated_and_removed(
             " page_size: 2}"
         )
         service = started(start, config(sink_server, slack, source))
-        wait_until(lambda: rdb.exists("wh:poll:baseline:wt"), what="baseline")
+        wait_until(lambda: rdb.exists(keys.poll_baseline("wt")), what="baseline")
         ann = platform.add_account("Ann", "Lee", "ann@example.com")
         wait_events(sink_server, 1)
         platform.update_account(ann, jobTitle="Lead editor")
@@ -183,7 +184,7 @@ def test_worktaps_accounts_created_updated_and_removed(
         again = started(start, config(sink_server, slack, source))
         time.sleep(3)
         assert len(sink_server.requests) == 3
-        assert json.loads(rdb.hget("wh:poll:status:wt", "items") or b"0") == 5
+        assert json.loads(rdb.hget(keys.poll_status("wt"), "items") or b"0") == 5
         assert again.web.process.poll() is None
     finally:
         platform.stop()

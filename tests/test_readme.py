@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import parse_config
+from workhooks.config.loading import parse_config
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)

@@ -12,6 +12,7 @@ import redis
 from tests.emulators.sharedworkforce import SharedWorkforce
 from tests.emulators.wordy import Wordy
 from tests.servers import TOKEN, CaptureServer, Service, wait_until
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,8 @@ def test_a_forged_wordy_status_callback_is_caught_by_confirmation(
     service = start(config(sink_server, wordy, swf, "    confirm: true"))
     forged = service.wordy(b'{"status": ["aer", "c"], "job_id": 123}')  # Wordy says the job is still with the editor
     assert forged.status_code == 202
-    wait_until(lambda: rdb.zcard("wh:mismatches"), what="a recorded mismatch")
-    assert rdb.hget(f"wh:mismatch:{forged.json()['id']}", "actual") == b"aer"
+    wait_until(lambda: rdb.zcard(keys.MISMATCHES), what="a recorded mismatch")
+    assert rdb.hget(keys.mismatch(forged.json()["id"]), "actual") == b"aer"
     real = wordy.move(123, "acr", f"{service.base}/hooks/wordy-main/{TOKEN}")
     assert real is not None and real.status_code == 202
     sink_server.wait_for(1)
@@ -102,7 +103,7 @@ def test_a_dropped_shared_workforce_callback_is_recovered_by_reconciliation(
     swf.complete(1, "Before we started", ["old"])  # baseline: not announced
     service = start(config(sink_server, wordy, swf))
     service.start_scheduler()
-    wait_until(lambda: rdb.exists("wh:poll:baseline:swf"), what="baseline")
+    wait_until(lambda: rdb.exists(keys.poll_baseline("swf")), what="baseline")
     hook = f"{service.base}/hooks/swf"
     swf.complete(2, "Tag photo", ["cat"], hook)
     sink_server.wait_for(1)

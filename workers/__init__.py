@@ -1,1 +1,1 @@
-"""RQ job code for workhooks: apply events to state, route them, deliver them to sinks."""
+"""RQ job code: apply events to state, route them, deliver them to sinks, poll platforms without callbacks."""

@@ -11,31 +11,24 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
 import structlog
-from rq import Queue, Retry
+from rq.job import Job
 from rq.utils import now
 
-from receiver import keys, metrics
-from receiver.events import Event, utc_now
 from workers import router, settings
 from workers.exceptions import DeliveryError
+from workhooks.core.clock import seconds_since, utc_now
+from workhooks.core.events import Event
+from workhooks.store import jobs, keys, telemetry
 
-DELIVER = "workers.jobs.deliver"
-DELIVERY_TIMEOUT_MARGIN = 10  # the job's timeout: the sink's own timeout plus this
-DEFAULT_DELIVERY_TIMEOUT = 60
-# Only when a worker dies mid-job or Redis fails us. The first retry is immediate: a delayed one
-# would wait for RQ's scheduler, whose lock a dead worker holds for up to a minute.
-CRASH_RETRY = Retry(max=3, interval=[0, 10, 60])
 JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
-DELIVERIES_INDEX = keys.PREFIX + "deliveries"
-DEAD_INDEX = keys.DEAD_INDEX
 
 PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
 
@@ -44,14 +37,6 @@ log = structlog.get_logger("workhooks.worker")
 
 def delivery_id(event_id: str, sink: str) -> str:
     return f"{event_id}-{sink}"
-
-
-def delivery_key(item_id: str) -> str:
-    return f"{keys.PREFIX}delivery:{item_id}"
-
-
-def attempts_key(event_id: str) -> str:
-    return f"{keys.PREFIX}attempts:{event_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +75,19 @@ class Delivery:
 def job_timeout(sink: str) -> int:
     """Long enough for the sink's own timeout, so RQ never kills an attempt the sink would finish."""
     configured = settings.config().sinks.get(sink)
-    own = getattr(configured, "timeout", None)
-    return int(own) + DELIVERY_TIMEOUT_MARGIN if own else DEFAULT_DELIVERY_TIMEOUT
+    return keys.delivery_timeout(configured.attempt_timeout() if configured is not None else None)
 
 
-def _job(queue: Queue, event_id: str, sink: str, attempt: int) -> Any:
+def _job(connection: redis.Redis, event_id: str, sink: str, attempt: int) -> Job:
     item_id = delivery_id(event_id, sink)
-    return queue.create_job(
-        DELIVER,
-        args=(event_id, sink, attempt),
-        job_id=f"{item_id}-{attempt}-{secrets.token_hex(3)}",
-        description=f"deliver {item_id} attempt {attempt}",
+    return jobs.create(
+        jobs.queue(connection),
+        keys.DELIVER,
+        keys.DELIVERY,
+        (event_id, sink, attempt),
+        f"{item_id}-{attempt}-{secrets.token_hex(3)}",
+        f"deliver {item_id} attempt {attempt}",
         timeout=job_timeout(sink),
-        result_ttl=600,
-        failure_ttl=365 * 24 * 3600,
-        retry=CRASH_RETRY,
     )
 
 
@@ -118,12 +101,12 @@ def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
     for sink in sinks:
         item_id = delivery_id(event.id, sink)
         pipe.hset(
-            delivery_key(item_id),
+            keys.delivery(item_id),
             mapping={"event_id": event.id, "sink": sink, "status": PENDING, "attempts": 0, "created_at": stamp,
                      "updated_at": stamp},
         )  # fmt: skip
-        pipe.expire(delivery_key(item_id), keys.EVENT_TTL)
-        pipe.zadd(DELIVERIES_INDEX, {item_id: time.time()})
+        pipe.expire(keys.delivery(item_id), keys.EVENT_TTL)
+        pipe.zadd(keys.DELIVERIES_INDEX, {item_id: time.time()})
 
 
 def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) -> list[str]:
@@ -135,7 +118,7 @@ def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) ->
     sinks = list(sinks)
     with connection.pipeline(transaction=False) as pipe:
         for sink in sinks:
-            pipe.hmget(delivery_key(delivery_id(event_id, sink)), "status", "attempts", "queued")
+            pipe.hmget(keys.delivery(delivery_id(event_id, sink)), "status", "attempts", "queued")
         found = pipe.execute()
     return [
         sink
@@ -147,16 +130,15 @@ def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) ->
 def first_attempts(connection: redis.Redis, event: Event, sinks: Iterable[str], deadline: float) -> None:
     """Attempt each delivery here while the sink's timeout fits before ``deadline`` (monotonic); queue the rest."""
     for sink in sinks:
-        if job_timeout(sink) - DELIVERY_TIMEOUT_MARGIN <= deadline - time.monotonic():
+        if job_timeout(sink) - keys.DELIVERY_TIMEOUT_MARGIN <= deadline - time.monotonic():
             with structlog.contextvars.bound_contextvars(sink=sink):
                 attempt(connection, event, sink, 1)
         else:
-            queue = Queue(keys.QUEUE, connection=connection)
-            with connection.pipeline(transaction=True) as pipe:
-                pipe.multi()  # explicit: RQ's enqueue_job calls multi() itself otherwise, after our commands
-                pipe.hset(delivery_key(delivery_id(event.id, sink)), "queued", 1)
-                queue.enqueue_job(_job(queue, event.id, sink, 1), pipeline=pipe)
-                pipe.execute()
+            jobs.enqueue_with(connection, _job(connection, event.id, sink, 1), _marks_queued(event.id, sink))
+
+
+def _marks_queued(event_id: str, sink: str) -> Callable[[Any], None]:
+    return lambda pipe: pipe.hset(keys.delivery(delivery_id(event_id, sink)), "queued", 1)
 
 
 def backoff(intervals: list[int], attempt: int, retry_after: float | None) -> float | None:
@@ -178,7 +160,7 @@ def _template(event: Event, sink: str) -> Any:
 
 def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt_number: int) -> str:
     """A queued attempt (a retry, a replay, or a first attempt its processing job had no time for)."""
-    status = connection.hget(delivery_key(delivery_id(event_id, sink_name)), "status")
+    status = connection.hget(keys.delivery(delivery_id(event_id, sink_name)), "status")
     if status == DELIVERED.encode():
         log.info("delivery_skipped", reason="already delivered")
         return DELIVERED
@@ -190,7 +172,7 @@ def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt_numb
 
 def _drop(connection: redis.Redis, event_id: str, sink_name: str, reason: str) -> str:
     fields: dict[Any, Any] = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
-    connection.hset(delivery_key(delivery_id(event_id, sink_name)), mapping=fields)
+    connection.hset(keys.delivery(delivery_id(event_id, sink_name)), mapping=fields)
     log.warning("delivery_dropped", reason=reason)
     return DROPPED
 
@@ -198,7 +180,7 @@ def _drop(connection: redis.Redis, event_id: str, sink_name: str, reason: str) -
 def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int) -> str:
     """Send ``event`` to the sink once; record the attempt; schedule the next one or dead-letter it."""
     item_id = delivery_id(event.id, sink_name)
-    key = delivery_key(item_id)
+    key = keys.delivery(item_id)
     event_id = event.id
     sink = settings.sink(sink_name)
     if sink is None:
@@ -234,23 +216,22 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
         fields |= {"status": outcome, "last_error": str(error), "last_status_code": error.status_code or ""}
         fields["next_attempt_at"] = "" if delay is None else (now() + timedelta(seconds=delay)).isoformat()
 
-    queue = Queue(keys.QUEUE, connection=connection)
     with connection.pipeline(transaction=True) as pipe:
-        pipe.rpush(attempts_key(event_id), json.dumps(record))
-        pipe.ltrim(attempts_key(event_id), -ATTEMPTS_KEPT, -1)
-        pipe.expire(attempts_key(event_id), keys.EVENT_TTL)
+        pipe.rpush(keys.attempts(event_id), json.dumps(record))
+        pipe.ltrim(keys.attempts(event_id), -ATTEMPTS_KEPT, -1)
+        pipe.expire(keys.attempts(event_id), keys.EVENT_TTL)
         pipe.hset(key, mapping=fields)
         pipe.hincrby(key, "attempts", 1)
-        metrics.count(pipe, "workhooks_deliveries", sink_name, DEAD if outcome == DEAD else record["outcome"])
-        metrics.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
+        telemetry.count(pipe, "workhooks_deliveries", sink_name, DEAD if outcome == DEAD else record["outcome"])
+        telemetry.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
         if outcome == DELIVERED:
-            metrics.observe(
-                pipe, "workhooks_delivered_delay_seconds", metrics.seconds_since(event.time) or 0.0, sink_name
-            )
+            telemetry.observe(pipe, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
         if outcome == DEAD:
-            pipe.zadd(DEAD_INDEX, {item_id: time.time()})
+            pipe.zadd(keys.DEAD_INDEX, {item_id: time.time()})
         elif delay is not None:
-            queue.schedule_job(_job(queue, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe)
+            jobs.queue(connection).schedule_job(
+                _job(connection, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe
+            )
         pipe.execute()
     log.info(
         "delivery_attempt",
@@ -268,14 +249,14 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
 
 
 def get(connection: redis.Redis, item_id: str) -> Delivery | None:
-    fields = connection.hgetall(delivery_key(item_id))
+    fields = connection.hgetall(keys.delivery(item_id))
     return Delivery.from_hash(item_id, fields) if fields else None
 
 
 def list_deliveries(
     connection: redis.Redis, failed: bool = False, sink: str | None = None, since: float = 0, limit: int = 100
 ) -> list[Delivery]:
-    index = DEAD_INDEX if failed else DELIVERIES_INDEX
+    index = keys.DEAD_INDEX if failed else keys.DELIVERIES_INDEX
     found: list[Delivery] = []
     for raw_id in connection.zrevrangebyscore(index, "+inf", since):
         item_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
@@ -299,15 +280,14 @@ def replay(connection: redis.Redis, item_id: str) -> str:
         return "already delivered"
     if item.status == PENDING:
         return "already pending"
-    queue = Queue(keys.QUEUE, connection=connection)
-    with connection.pipeline(transaction=True) as pipe:
-        pipe.multi()  # explicit: RQ's enqueue_job calls multi() itself otherwise, after our commands
-        pipe.hset(delivery_key(item_id), mapping={"status": PENDING, "updated_at": utc_now(), "next_attempt_at": ""})
-        pipe.zrem(DEAD_INDEX, item_id)
-        queue.enqueue_job(_job(queue, item.event_id, item.sink, 1), pipeline=pipe)
-        pipe.execute()
+
+    def reopen(pipe: Any) -> None:
+        pipe.hset(keys.delivery(item_id), mapping={"status": PENDING, "updated_at": utc_now(), "next_attempt_at": ""})
+        pipe.zrem(keys.DEAD_INDEX, item_id)
+
+    jobs.enqueue_with(connection, _job(connection, item.event_id, item.sink, 1), reopen)
     return "queued"
 
 
 def attempts(connection: redis.Redis, event_id: str) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in connection.lrange(attempts_key(event_id), 0, -1)]
+    return [json.loads(item) for item in connection.lrange(keys.attempts(event_id), 0, -1)]

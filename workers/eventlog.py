@@ -1,6 +1,6 @@
 """The accepted events, newest first, with filters and what became of each: `workhooks events list`.
 
-The receiver's ingest script adds every accepted event to one sorted set (wh:events, scored by
+The ingest script adds every accepted event to one sorted set (keys.EVENTS_INDEX, scored by
 arrival) in the same step that stores it, and drops entries past the events' ttl.
 """
 
@@ -14,9 +14,9 @@ from typing import cast
 
 import redis
 
-from receiver import keys
-from receiver.events import Event
 from workers import delivery, processing
+from workhooks.core.events import Event
+from workhooks.store import keys
 
 PAGE = 500
 MAX_SCANNED = 200_000  # a filter that matches nothing stops here rather than reading every event
@@ -68,7 +68,7 @@ def _page(connection: redis.Redis, ids: list[bytes], sinks: list[str]) -> Iterat
             pipe.get(keys.event(decoded))
             pipe.hexists(keys.raw(decoded), processing.PROCESSED_AT)
             for sink in sinks:
-                pipe.hget(delivery.delivery_key(delivery.delivery_id(decoded, sink)), "status")
+                pipe.hget(keys.delivery(delivery.delivery_id(decoded, sink)), "status")
         replies = pipe.execute()
     width = 2 + len(sinks)
     for index in range(len(ids)):

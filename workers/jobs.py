@@ -8,8 +8,8 @@ import redis
 import structlog
 from rq.job import get_current_job
 
-from receiver import keys
 from workers import delivery, inbox, processing
+from workhooks.store import keys
 
 
 def _job() -> Any:

@@ -8,11 +8,11 @@ from typing import Any
 import redis
 import structlog
 
-from receiver import keys, metrics
-from receiver.config import WordySource
-from receiver.events import Event, utc_now
-from receiver.sources import wordy
 from workers import confirmation, delivery, router, settings, state
+from workhooks.core.clock import seconds_since, utc_now
+from workhooks.core.events import Event
+from workhooks.platforms import PLATFORMS
+from workhooks.store import keys, telemetry
 
 log = structlog.get_logger("workhooks.worker")
 PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
@@ -38,8 +38,8 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
     event = Event.from_json(raw)
     config = settings.config()
     source = config.sources.get(event.source)
-    if isinstance(source, WordySource) and source.confirm and event.type == wordy.STATUS_CHANGED:
-        actual = confirmation.check(source, event)  # API down: raises, and the event is retried
+    if source is not None:
+        actual = PLATFORMS[source.platform].confirm(source, event)  # API down: raises, the event is retried
         if actual is not None:
             confirmation.record(connection, event, actual)
             mark_processed(connection, event.id)
@@ -50,10 +50,8 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
         chosen[:] = router.sinks_for(config, final)
         delivery.open_deliveries(pipe, final, chosen)
         mark_processed(pipe, final.id)
-        metrics.count(pipe, "workhooks_events_processed", final.source, final.type)
-        metrics.observe(
-            pipe, "workhooks_processing_delay_seconds", metrics.seconds_since(final.time) or 0.0, final.source
-        )
+        telemetry.count(pipe, "workhooks_events_processed", final.source, final.type)
+        telemetry.observe(pipe, "workhooks_processing_delay_seconds", seconds_since(final.time) or 0.0, final.source)
 
     final, applied = state.apply_event(connection, event, fan_out)
     if not applied:  # run again after dying mid-way: only what it had not attempted yet

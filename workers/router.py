@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from receiver.config import Config, Match, Template
-from receiver.events import Event
+from workhooks.config.schema import Config, Match
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
+from workhooks.platforms import PLATFORMS
 
 _MISSING = object()
 
@@ -87,3 +89,26 @@ def _failures(match: Match, event: Event, first_only: bool = False) -> list[str]
             shown = "missing" if actual is _MISSING else repr(actual)
             failed.append(f"data.{path} is {shown}, wanted {' or '.join(map(repr, wanted))}")
     return failed
+
+
+def reachable(config: Config) -> dict[str, dict[str, list[str]]]:
+    """For each source and each event type its platform emits: the sinks it can reach, each with
+    the conditions of the route that sends it there (subject, phase, data.*) — `workhooks check`
+    and the console's sources both show this."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for name, source in config.sources.items():
+        platform = PLATFORMS[source.platform]
+        for kind in platform.event_types:
+            sample = Event("evt_sample", name, kind, "", "")
+            reached: list[str] = []
+            for route in config.routes:
+                if _failures(route.match.model_copy(update={"subject": None, "phase": None, "data": {}}), sample):
+                    continue
+                extra = route.match.model_dump(exclude_none=True, include={"subject", "phase"})
+                extra |= {f"data.{key}": value for key, value in route.match.data.items()}
+                condition = " if " + " ".join(f"{k}={','.join(map(str, v))}" for k, v in extra.items()) if extra else ""
+                reached += [f"{sink}{condition}" for sink in route.to if sink not in reached]
+                if not route.continue_ and not extra:
+                    break
+            found.setdefault(name, {})[kind] = reached
+    return found

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 
-from receiver.config import Config, load_config
 from workers import sinks
+from workhooks.config.loading import load_config
+from workhooks.config.schema import Config
 
 
 @functools.cache

@@ -1,9 +1,5 @@
-"""Per-job/task state in Redis: a pure ``apply`` per event type, run under WATCH/MULTI.
-
-Callbacks arrive late, twice or out of order. A status moves forward in a job's life, or
-along a transition that starts from the current status (an edit sent back to the editor);
-anything else is recorded in the history as late but does not move the status.
-"""
+"""Per-job/task/order state in Redis: each platform's pure appliers (workhooks/platforms/<name>/state.py),
+run under WATCH/MULTI so an event is applied once, however often it is processed."""
 
 from __future__ import annotations
 
@@ -13,79 +9,10 @@ from typing import Any, cast
 
 import redis
 
-from receiver import keys
-from receiver.events import Event, Phase
-from receiver.sources import sharedworkforce, wordy
-from workers.pollers import ENTITIES
-from workers.pollers import EVENT_TYPES as POLLED_EVENT_TYPES
-
-STATE_TTL = 180 * 24 * 3600
-
-State = dict[str, Any]
-
-
-def key_for(source: str, subject: str) -> str:
-    return f"{keys.PREFIX}state:{source}:{subject}"
-
-
-def state_key(event: Event) -> str:
-    return key_for(event.source, event.subject)
-
-
-def _wordy_status(state: State, event: Event) -> State:
-    previous, status = event.data["previous_status"], event.data["status"]
-    current = state.get("status")
-    moves = current is None or previous == current or wordy.STATUS_RANK[status] > wordy.STATUS_RANK.get(current, -1)
-    if moves:
-        state["status"] = status
-        state["status_label"] = wordy.STATUS_LABELS[status]
-    history = state.setdefault("history", [])
-    history.append({"event_id": event.id, "from": previous, "to": status, "at": event.time, "applied": moves})
-    return state
-
-
-def _wordy_message(state: State, event: Event) -> State:
-    state.setdefault("messages", []).append(
-        {
-            "event_id": event.id,
-            "author": event.data.get("author"),
-            "message": event.data.get("message"),
-            "at": event.time,
-        }
-    )
-    return state
-
-
-def _swf_responses(state: State, event: Event) -> State:
-    state["title"] = event.data.get("title") or state.get("title")
-    state["callback_params"] = event.data.get("callback_params")
-    known = {json.dumps(item, sort_keys=True) for item in state.get("responses", [])}
-    for response in event.data.get("responses", []):
-        if json.dumps(response, sort_keys=True) not in known:
-            state.setdefault("responses", []).append(response)
-    state["status"] = "completed"
-    return state
-
-
-def _polled(state: State, event: Event) -> State:
-    """A change seen by a poller: keep the entity as last seen, the snapshot pollers compare with."""
-    for entity in ENTITIES:
-        if entity in event.data:
-            state["current"] = event.data[entity]
-    state["removed"] = event.type.endswith(".removed")
-    if "status" in event.data:
-        history = state.setdefault("history", [])
-        history.append({"event_id": event.id, "from": event.data.get("previous_status"), "to": event.data["status"],
-                        "at": event.time})  # fmt: skip
-    return state
-
-
-APPLY: dict[str, Callable[[State, Event], State]] = {
-    wordy.STATUS_CHANGED: _wordy_status,
-    wordy.MESSAGE_ADDED: _wordy_message,
-    sharedworkforce.RESPONSES_RECEIVED: _swf_responses,
-    **dict.fromkeys(POLLED_EVENT_TYPES, _polled),
-}
+from workhooks.core.events import Event, Phase
+from workhooks.platforms import of_event_type
+from workhooks.platforms.base import State
+from workhooks.store import keys
 
 
 def apply(state: State | None, event: Event) -> State:
@@ -93,7 +20,8 @@ def apply(state: State | None, event: Event) -> State:
     state = json.loads(json.dumps(state)) if state else {"subject": event.subject, "source": event.source, "events": []}
     if event.id in state["events"]:
         return state
-    apply_one = APPLY.get(event.type)
+    platform = of_event_type(event.type)
+    apply_one = platform.appliers.get(event.type) if platform is not None else None
     if apply_one is not None:
         state = apply_one(state, event)
     state["events"].append(event.id)
@@ -102,18 +30,19 @@ def apply(state: State | None, event: Event) -> State:
 
 
 def phase_of(state: State, event: Event) -> Phase:
-    """The phase an event carries: its own, else the one its job is in now."""
+    """The phase an event carries: its own, else the one its subject's status is in now."""
     if event.phase is not None:
         return event.phase
+    platform = of_event_type(event.type)
     status = state.get("status")
-    if status in wordy.STATUS_PHASES:
-        return wordy.STATUS_PHASES[status]
+    if platform is not None and isinstance(status, str) and status in platform.status_phases:
+        return platform.status_phases[status]
     return "in_progress"
 
 
 def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]) -> tuple[Event, bool]:
     """Apply ``event`` and run ``fan_out`` in the same MULTI, once per event, even if processed again."""
-    key = state_key(event)
+    key = keys.state(event.source, event.subject)
 
     def transaction(pipe: Any) -> tuple[Event, bool]:
         raw = pipe.get(key)
@@ -123,7 +52,7 @@ def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, E
         new = apply(current, event)
         final = event if event.phase is not None else event.with_phase(phase_of(new, event))
         pipe.multi()
-        pipe.set(key, json.dumps(new, separators=(",", ":")), ex=STATE_TTL)
+        pipe.set(key, json.dumps(new, separators=(",", ":")), ex=keys.STATE_TTL)
         if final is not event:
             pipe.set(keys.event(event.id), final.to_json(), keepttl=True)
         fan_out(pipe, final)
@@ -134,5 +63,5 @@ def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, E
 
 
 def load(connection: redis.Redis, source: str, subject: str) -> State | None:
-    raw = connection.get(key_for(source, subject))
+    raw = connection.get(keys.state(source, subject))
     return json.loads(raw) if raw else None

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import hmac
 from importlib import resources
-from typing import Any
+from typing import Any, get_args
 
 import redis
 import structlog
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from receiver import keys, metrics, quarantine
-from receiver.config import Config
-from receiver.connection import connect
-from receiver.events import Event, Phase
-from workers import delivery, eventlog, state
+from receiver.openapi import ERROR, json_answer
+from receiver.routes import http_error
+from workers import delivery, eventlog, router, state
+from workhooks.config.schema import Config
+from workhooks.core.events import Event, Phase
+from workhooks.store import health, keys, quarantine
+from workhooks.store.connection import connect
 
 log = structlog.get_logger("workhooks.admin")
 MAX_PAGE = 200
-PHASES = set(Phase.__args__)  # type: ignore[attr-defined]
+PHASES = set(get_args(Phase))
 
 
 class BearerToken:
@@ -153,33 +156,21 @@ class Admin:
         return JSONResponse({"outcome": what}, status_code=202 if ok else 409 if "parsed" in what else 404)
 
     def health(self, request: Request) -> Response:
-        with self.connection.pipeline(transaction=False) as pipe:
-            pipe.hgetall(metrics.WORKER_COUNTERS)
-            metrics.ask_backlog(pipe)
-            pipe.zcard(delivery.DEAD_INDEX)
-            pipe.scard("rq:workers")
-            for name in self.config.sources:
-                pipe.hgetall(keys.poll_status(name))
-            counters, jobs, _, waiting, _, dead, workers, *polls = pipe.execute()
-        depth = jobs + waiting  # as workhooks_queue_depth counts it
-        per_sink: dict[str, dict[str, int]] = {name: {} for name in self.config.sinks}
-        for key, value in counters.items():
-            name, *labels = key.decode().split(metrics.SEPARATOR)
-            if name == "workhooks_deliveries" and labels[0] in per_sink:
-                per_sink[labels[0]][labels[1]] = int(float(value))
-        outcomes = ("delivered", "failed", "dead")
+        found = health.read(self.connection, self.config.sources)
         sinks = [
-            {"name": name, "type": self.config.sinks[name].type, **{o: counts.get(o, 0) for o in outcomes}}
-            for name, counts in per_sink.items()
+            {"name": name, "type": self.config.sinks[name].type, **counts}
+            for name, counts in found.deliveries(self.config.sinks).items()
         ]
+        reaches = router.reachable(self.config)
         sources = []
-        for (name, source), status in zip(self.config.sources.items(), polls, strict=True):
-            text = {k.decode(): v.decode() for k, v in status.items()}
-            sources.append({"name": name, "platform": source.platform, "last_ok_at": text.get("last_ok_at"),
-                            "last_error": text.get("last_error") or None})  # fmt: skip
+        for name, source in self.config.sources.items():
+            poll = found.polls.get(name, health.Poll())
+            sources.append({"name": name, "platform": source.platform, "last_ok_at": poll.last_ok_at,
+                            "last_error": poll.last_error, "reaches": reaches.get(name, {})})  # fmt: skip
         return JSONResponse(
-            {"queue_depth": depth, "dead_letters": dead, "workers": workers, "sinks": sinks, "sources": sources}
-        )
+            {"queue_depth": found.queue_depth, "dead_letters": found.dead_letters, "workers": found.workers,
+             "sinks": sinks, "sources": sources}
+        )  # fmt: skip
 
 
 def _text(value: bytes | str) -> str:
@@ -202,6 +193,86 @@ def console(request: Request) -> Response:
                                        "referrer-policy": "no-referrer"})  # fmt: skip
 
 
+# The admin API's part of /openapi.json (workhooks/app.py adds it when the admin is on).
+_OUTCOME = {"type": "object", "required": ["outcome"], "properties": {"outcome": {"type": "string"}}}
+
+
+def _admin(
+    method: str, summary: str, answers: dict[str, str], params: tuple[str, ...] = (), outcome: bool = False
+) -> dict[str, Any]:
+    """One admin operation: JSON answers (an object; refusals as ERROR, or every answer an outcome)."""
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in params]
+    refusal = {"anyOf": [_OUTCOME, ERROR]} if outcome else ERROR  # a path no route takes: ERROR
+    responses = {
+        code: json_answer(({"type": "object"} if not outcome else _OUTCOME) if code < "400" else refusal, text)
+        for code, text in answers.items()
+    }
+    responses["401"] = json_answer(ERROR, "No or a wrong admin token.")
+    return {method: {"summary": summary, "security": [{"admin": []}], "parameters": parameters, "responses": responses}}
+
+
+_EVENT_FILTERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": kind if isinstance(kind, dict) else {"type": kind},
+        "description": text,
+    }
+    for name, kind, text in (
+        ("source", "string", "a source name"),
+        ("type", "string", "an event type, or a glob such as wordy.*"),
+        ("subject", "string", "job/123, task/501234, ..."),
+        ("phase", {"enum": list(get_args(Phase))}, "the event's phase"),
+        ("status", {"enum": list(eventlog.STATUSES)}, "what became of it"),
+        ("since", "number", "Unix time"),
+        ("limit", "integer", "at most 200"),
+        ("cursor", {"type": "string", "pattern": r"^[-+0-9.eEinf]+:[0-9]+$"}, "next_cursor of the previous page"),
+    )
+]
+ADMIN_PATHS: dict[str, Any] = {
+    "/admin/api/events": {
+        "get": {
+            **_admin(
+                "get",
+                "Events, newest first, with filters and cursor pagination",
+                {"200": "A page.", "400": "A filter that is not one of its documented values, or a bad cursor."},
+            )["get"],
+            "parameters": _EVENT_FILTERS,
+        }
+    },
+    "/admin/api/events/{event_id}": _admin(
+        "get",
+        "An event: its raw (redacted) callback, state and every delivery attempt",
+        {"200": "The event.", "404": "Unknown or expired."},
+        ("event_id",),
+    ),
+    "/admin/api/state/{source}/{subject}": _admin(
+        "get", "A job/task/order's state and history", {"200": "The state.", "404": "None."}, ("source", "subject")
+    ),
+    "/admin/api/dead-letters": _admin("get", "Deliveries out of attempts or refused", {"200": "Dead letters."}),
+    "/admin/api/deliveries/{delivery_id}/replay": _admin(
+        "post",
+        "Send a dead delivery again",
+        {"202": "Queued.", "404": "Unknown.", "409": "Not dead."},
+        ("delivery_id",),
+        outcome=True,
+    ),
+    "/admin/api/quarantine": _admin("get", "Authenticated callbacks that could not be parsed", {"200": "Items."}),
+    "/admin/api/quarantine/{item_id}/replay": _admin(
+        "post",
+        "Parse a quarantined body again and queue it",
+        {"202": "Queued.", "404": "Unknown.", "409": "Still unparseable."},
+        ("item_id",),
+        outcome=True,
+    ),
+    "/admin/api/health": _admin(
+        "get", "Queue, workers, each sink's outcomes, each source's last poll", {"200": "Health."}
+    ),
+}
+SECURITY = {"admin": {"type": "http", "scheme": "bearer"}}
+
+
 def create_admin(config: Config, redis_url: str) -> Starlette | None:
     """The /admin sub-application, or None when no admin token is configured."""
     if config.admin.token is None:
@@ -218,7 +289,8 @@ def create_admin(config: Config, redis_url: str) -> Starlette | None:
             Route("/api/quarantine", admin.list_quarantine, methods=["GET"]),
             Route("/api/quarantine/{item_id}/replay", admin.replay_quarantined, methods=["POST"]),
             Route("/api/health", admin.health, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={HTTPException: http_error},
     )
     app.add_middleware(BearerToken, token=config.admin.token.get_secret_value())
     return app

@@ -6,9 +6,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from receiver import app as receiver_app
-from receiver.config import Config, load_config
-from receiver.connection import url as redis_url
-from workhooks.admin import create_admin
+from workhooks.admin import ADMIN_PATHS, SECURITY, create_admin
+from workhooks.config.loading import load_config
+from workhooks.config.schema import Config
+from workhooks.store.connection import url as redis_url
 
 
 def create_app(config: Config | None = None, url: str | None = None) -> Starlette:
@@ -17,4 +18,5 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
     admin = create_admin(config, url or redis_url())
     if admin is not None:
         app.router.routes.append(Mount("/admin", app=admin, name="admin"))
+        app.state.mounted_paths = [(ADMIN_PATHS, SECURITY)]
     return app

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.servers import free_port, wait_until
-from workhooks import embedded
+from workhooks.store import embedded
 
 FIGURES: list[str] = []
 

@@ -13,6 +13,7 @@ import redis
 
 from tests.conftest import fixture_bytes
 from tests.servers import KEY, TOKEN, Service
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +95,7 @@ def test_lying_and_chunked_bodies_cannot_make_us_buffer_past_the_limit(
 
     grown = rss_kb(pid) - before
     assert grown < 20_000, f"receiver grew {grown} kB"
-    assert rdb.llen("wh:inbox") == 0
+    assert rdb.llen(keys.INBOX) == 0
     figures.append(f"1 GiB declared, 10 MiB chunked, 5 MB past Content-Length: 413/413/400, receiver RSS +{grown} kB")
 
 
@@ -115,7 +116,7 @@ def test_xml_bombs_are_refused_fast_with_flat_memory(
             assert answer.status_code == 400 and "XML refused" in answer.json()["error"]
     grown = rss_kb(pid) - before
     assert grown < 20_000 and slowest < 1.0
-    assert rdb.llen("wh:inbox") == 0
-    assert b"root:" not in b"".join(rdb.hget(k, "body") or b"" for k in rdb.keys("wh:quarantine:*"))
+    assert rdb.llen(keys.INBOX) == 0
+    assert b"root:" not in b"".join(rdb.hget(k, "body") or b"" for k in rdb.keys(keys.quarantined("*")))
     figures.append(f"60 XML bombs (billion laughs, quadratic blow-up, XXE): all 400, slowest {slowest * 1000:.0f} ms, "
                    f"receiver RSS +{grown} kB")  # fmt: skip

@@ -12,10 +12,10 @@ import pytest
 import redis
 from rq import Queue
 
-from receiver import keys
 from tests.faults.conftest import KillableRedis
 from tests.servers import TOKEN, CaptureServer, RedisProxy, Service, wait_until
-from workers.delivery import DELIVERED, delivery_id, delivery_key
+from workers.delivery import DELIVERED, delivery_id
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def settle(redis_url: str, event_id: str) -> None:
     queue = Queue(keys.QUEUE, connection=connection)
     wait_until(
         lambda: (
-            connection.hget(delivery_key(delivery_id(event_id, "erp")), "status") == DELIVERED.encode()
+            connection.hget(keys.delivery(delivery_id(event_id, "erp")), "status") == DELIVERED.encode()
             and queue.count == 0
             and queue.started_job_registry.count == 0
         ),

@@ -12,6 +12,7 @@ import redis
 
 from tests.faults.conftest import KillableRedis
 from tests.servers import TOKEN, Captured, CaptureServer, Service
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +64,7 @@ def test_worker_killed_mid_delivery_is_recovered_with_at_most_one_extra_send(
         deadline = killed + DELIVERY_BOUND + 10
         status = b""
         while status != b"delivered" and time.monotonic() < deadline:
-            status = redis.Redis.from_url(killable_redis.url).hget(f"wh:delivery:{event_id}-erp", "status") or b""
+            status = redis.Redis.from_url(killable_redis.url).hget(keys.delivery(f"{event_id}-erp"), "status") or b""
             time.sleep(0.2)
         recovered = time.monotonic() - killed
         assert status == b"delivered"
@@ -100,9 +101,9 @@ def test_workers_killed_during_a_stream_deliver_every_event(
             time.sleep(0.2)
         seen = Counter(request.headers["webhook-id"] for request in sink_server.requests)
         client = redis.Redis.from_url(killable_redis.url)
-        where = {key.decode(): client.type(key).decode() for key in client.keys("rq:*")}
+        where = {key.decode(): client.type(key).decode() for key in client.keys(keys.rq_job("*"))}
         missing = set(acked) - set(seen)
-        assert not missing, (missing, where, [client.lrange(k, 0, -1) for k in where if k.startswith("rq:queue")])
+        assert not missing, (missing, where, [client.lrange(k, 0, -1) for k in where if k == keys.QUEUE_KEY])
         assert set(seen) == set(acked)
         extra = sum(count - 1 for count in seen.values())
         assert extra <= kills  # at most one repeat per killed job, carrying the same webhook-id

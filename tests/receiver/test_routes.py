@@ -13,10 +13,11 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from receiver import inbox, keys
 from receiver.app import create_app
-from receiver.config import Config, parse_config
 from tests.conftest import fixture_bytes
+from workhooks.config.loading import parse_config
+from workhooks.config.schema import Config
+from workhooks.store import inbox, keys
 
 TOKEN = "wordy-token-0123456789abcdef"
 KEY = "acdc30b2-14c5-46ee-ba35-11d50edc65ec"
@@ -62,7 +63,7 @@ def post(
 
 def queued(rdb: redis.Redis) -> list[bytes]:
     """The events waiting in the inbox for a drain job."""
-    return list(rdb.lrange(inbox.INBOX, 0, -1))
+    return list(rdb.lrange(keys.INBOX, 0, -1))
 
 
 def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: redis.Redis) -> None:
@@ -71,7 +72,7 @@ def test_wordy_status_is_accepted_stored_and_queued(client: TestClient, rdb: red
     event_id = response.json()["id"]
     assert queued(rdb) == [event_id.encode()]
     assert rdb.exists(keys.event(event_id), keys.raw(event_id)) == 2
-    assert rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1) == [f"drain-{event_id}".encode()]  # one drain job
+    assert rdb.lrange(keys.QUEUE_KEY, 0, -1) == [f"drain-{event_id}".encode()]  # one drain job
     assert response.log["outcome"] == "accepted"
     assert response.log["route"] == "/hooks/{source}/{token}"
     assert TOKEN not in str(response.log)
@@ -285,7 +286,7 @@ def test_the_stored_job_is_the_hash_rq_itself_builds(client: TestClient, rdb: re
 
     event_id = post(client, WORDY_URL, fixture_bytes("wordy", "status_acp_aer.json")).json()["id"]
     job_id = f"drain-{event_id}"
-    stored = rdb.hgetall(f"rq:job:{job_id}")
+    stored = rdb.hgetall(keys.rq_job(job_id))
     reference = inbox.DrainJob().rq_job_hash(job_id)
     assert set(stored) == {field.encode() for field in reference}
     for field, value in reference.items():
@@ -295,14 +296,14 @@ def test_the_stored_job_is_the_hash_rq_itself_builds(client: TestClient, rdb: re
             )
             assert stored[field.encode()] == expected, field
     job = Job.fetch(job_id, connection=rdb)
-    assert (job.func_name, job.args, job.get_status()) == ("workers.jobs.drain_inbox", (), "queued")
+    assert (job.func_name, job.args, job.get_status()) == (keys.DRAIN_INBOX, (), "queued")
     assert job.retries_left == 6 and job.timeout == 20
 
 
 def test_a_burst_queues_one_drain_job_until_a_worker_takes_it(client: TestClient, rdb: redis.Redis) -> None:
     ids = [post(client, WORDY_URL, b'{"status": ["acp", "aer"], "job_id": %d}' % job).json()["id"] for job in range(5)]
     assert queued(rdb) == [event_id.encode() for event_id in ids]
-    assert rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1) == [f"drain-{ids[0]}".encode()]
-    rdb.delete(inbox.DRAIN_QUEUED)  # what a worker starting the drain job does
+    assert rdb.lrange(keys.QUEUE_KEY, 0, -1) == [f"drain-{ids[0]}".encode()]
+    rdb.delete(keys.DRAIN_QUEUED)  # what a worker starting the drain job does
     post(client, WORDY_URL, b'{"status": ["acp", "aer"], "job_id": 99}')
-    assert rdb.llen(f"rq:queue:{keys.QUEUE}") == 2
+    assert rdb.llen(keys.QUEUE_KEY) == 2

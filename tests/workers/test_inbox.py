@@ -10,13 +10,13 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from receiver import inbox as contract
-from receiver import keys
-from receiver.events import Event
-from receiver.ingest import Ingest, prepare
-from receiver.sources import wordy
 from tests.servers import TOKEN, CaptureServer, free_port
 from workers import inbox, settings
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
+from workhooks.store import inbox as contract
+from workhooks.store import keys
+from workhooks.store.ingest import Ingest, prepare
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def accept(rdb: redis.Redis, jobs: range) -> list[str]:
 
 
 def queued_jobs(rdb: redis.Redis) -> list[str]:
-    return [job_id.decode() for job_id in rdb.lrange(f"rq:queue:{keys.QUEUE}", 0, -1)]
+    return [job_id.decode() for job_id in rdb.lrange(keys.QUEUE_KEY, 0, -1)]
 
 
 def delivered(sink: CaptureServer) -> list[str]:
@@ -77,8 +77,8 @@ def test_a_burst_is_drained_in_batches_that_idle_workers_share(rdb: redis.Redis,
     third = queued_jobs(rdb)[2:]
     assert inbox.drain(rdb, third[0]) == 20
     assert len(queued_jobs(rdb)) == 3  # nothing left: no fourth job
-    assert delivered(to_sink) == ids and rdb.llen(contract.INBOX) == 0
-    assert rdb.keys(contract.claimed("*")) == []
+    assert delivered(to_sink) == ids and rdb.llen(keys.INBOX) == 0
+    assert rdb.keys(keys.claimed("*")) == []
 
 
 def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
@@ -86,8 +86,8 @@ def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
 ) -> None:
     ids = accept(rdb, range(10))
     job_id = queued_jobs(rdb)[0]
-    assert inbox.take(rdb, job_id, batch=4) == ids[:4]  # ... and the worker was SIGKILLed here
-    assert rdb.lrange(contract.claimed(job_id), 0, -1) == [i.encode() for i in ids[:4]]
+    assert contract.take(rdb, job_id, 4) == ids[:4]  # ... and the worker was SIGKILLed here
+    assert rdb.lrange(keys.claimed(job_id), 0, -1) == [i.encode() for i in ids[:4]]
 
     assert inbox.drain(rdb, job_id) == 10  # RQ runs the same job id again: its claim first, then more
     assert delivered(to_sink) == ids
@@ -97,10 +97,10 @@ def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
 def test_events_given_back_keep_their_order_and_get_a_drain_job(rdb: redis.Redis, to_sink: CaptureServer) -> None:
     ids = accept(rdb, range(6))
     job_id = queued_jobs(rdb)[0]
-    taken = inbox.take(rdb, job_id, batch=4)
-    assert inbox.give_back(rdb, job_id, taken[1:]) == 3  # the first one was processed
-    assert rdb.lrange(contract.INBOX, 0, -1) == [i.encode() for i in ids[1:]]
-    assert rdb.llen(contract.claimed(job_id)) == 0
+    taken = contract.take(rdb, job_id, 4)
+    assert contract.give_back(rdb, job_id, taken[1:]) == 3  # the first one was processed
+    assert rdb.lrange(keys.INBOX, 0, -1) == [i.encode() for i in ids[1:]]
+    assert rdb.llen(keys.claimed(job_id)) == 0
     (next_job,) = queued_jobs(rdb)[1:]
     assert inbox.drain(rdb, next_job) == 5 and delivered(to_sink) == ids[1:]
 
@@ -125,10 +125,10 @@ routes:
     ids = accept(rdb, range(3))
     job_id = queued_jobs(rdb)[0]
     assert inbox.drain(rdb, job_id) == 3
-    assert rdb.llen(contract.claimed(job_id)) == 0
+    assert rdb.llen(keys.claimed(job_id)) == 0
     jobs = {job.id: job for job in Queue(keys.QUEUE, connection=rdb).get_jobs()}
     for event_id in ids:  # each retried by RQ with backoff, as the processing job it is
         job = jobs[event_id]
-        assert isinstance(job, Job) and (job.func_name, job.args) == ("workers.jobs.process_event", (event_id,))
+        assert isinstance(job, Job) and (job.func_name, job.args) == (keys.PROCESS_EVENT, (event_id,))
         assert job.retries_left == 6
     assert sink_server.requests == []

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.config import Template
-from receiver.events import Event
-from receiver.sources import sharedworkforce, wordy
 from workers.exceptions import DeliveryError
 from workers.messages import render
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
+from workhooks.platforms.sharedworkforce import callback as sharedworkforce
+from workhooks.platforms.wordy import callback as wordy
 
 
 def wordy_event(body: bytes) -> Event:
@@ -59,7 +60,8 @@ def test_template_failures_are_permanent_delivery_errors(source: str) -> None:
 
 
 def test_default_texts_for_polled_events() -> None:
-    from workers.pollers import workreduce, worktaps
+    from workhooks.platforms.workreduce import poller as workreduce
+    from workhooks.platforms.worktaps import poller as worktaps
 
     (delivered,) = workreduce.changes(
         {"order_number": "00007848", "status": "QA Complete"},

@@ -12,8 +12,9 @@ from tests.emulators.workreduce import WorkReduce
 from tests.emulators.worksection import Worksection
 from tests.emulators.worktaps import WorkTaps
 from workers import polling, settings
+from workhooks.store import keys
 
-QUEUE = "wh:inbox"  # accepted events waiting for a drain job
+QUEUE = keys.INBOX  # accepted events waiting for a drain job
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def workreduce(configure: Callable[[str], None]) -> Iterator[WorkReduce]:
 
 
 def test_a_source_is_never_polled_twice_at_once(rdb: redis.Redis, workreduce: WorkReduce) -> None:
-    rdb.set(polling.lock_key("wr"), "someone else", ex=60)
+    rdb.set(keys.poll_lock("wr"), "someone else", ex=60)
     assert polling.poll(rdb, "wr") == {"outcome": "already polling"}
     assert workreduce.requests == []
 
@@ -65,14 +66,14 @@ def test_worksection_error_bodies_are_read_with_their_meaning(
     try:
         configure(f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: wrong-key}}")
         assert polling.poll(rdb, "ws")["outcome"] == "failed"
-        status = rdb.hgetall(polling.status_key("ws"))
+        status = rdb.hgetall(keys.poll_status("ws"))
         assert status[b"last_error"] == b"Worksection error 2: Action hash is missed or invalid (check api_key)"
-        assert rdb.ttl(polling.backoff_key("ws")) > 0
+        assert rdb.ttl(keys.poll_backoff("ws")) > 0
         platform.fail_next(1, 200, {"status": "error", "status_code": 20, "message": "Quota exceeded"})
-        rdb.delete(polling.backoff_key("ws"))
+        rdb.delete(keys.poll_backoff("ws"))
         configure(f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: right-key}}")
         assert polling.poll(rdb, "ws")["error"] == "Worksection error 20: Quota exceeded"
-        assert rdb.ttl(polling.backoff_key("ws")) > 200  # the quota backs off for minutes
+        assert rdb.ttl(keys.poll_backoff("ws")) > 200  # the quota backs off for minutes
     finally:
         platform.stop()
 

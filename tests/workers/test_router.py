@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from receiver.config import parse_config
-from receiver.events import Event
 from workers import router
 from workers.router import sinks_for
+from workhooks.config.loading import parse_config
+from workhooks.core.events import Event
 
 CONFIG = parse_config(
     """

@@ -6,9 +6,10 @@ from random import Random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receiver.events import Event
-from receiver.sources import sharedworkforce, wordy
 from workers.state import State, apply, phase_of
+from workhooks.core.events import Event
+from workhooks.platforms.sharedworkforce import callback as sharedworkforce
+from workhooks.platforms.wordy import callback as wordy
 
 
 def status(previous: str, new: str, job: int = 123) -> Event:

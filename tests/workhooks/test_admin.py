@@ -11,11 +11,12 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from receiver.config import load_config
-from receiver.keys import QUEUE
 from workers import settings
 from workers.worker import Worker
 from workhooks.app import create_app
+from workhooks.config.loading import load_config
+from workhooks.store import keys
+from workhooks.store.keys import QUEUE
 
 TOKEN = "admin-test-wordy-token-0123"
 ADMIN = "admin-token-0123456789abcdef"
@@ -147,7 +148,7 @@ def test_event_detail_dead_letter_replay_and_health(client: TestClient, rdb: red
     assert (again.status_code, again.json()) == (409, {"outcome": "already pending"})
     assert client.post("/admin/api/deliveries/nothing-erp/replay", headers=AUTH).status_code == 404
     assert client.get("/admin/api/dead-letters", headers=AUTH).json()["items"] == []
-    rdb.delete(f"rq:queue:{QUEUE}")  # the replay's job
+    rdb.delete(keys.QUEUE_KEY)  # the replay's job
     post(client, WORDY, status(8))
     post(client, WORDY, status(9))  # two events in the inbox, one drain job for them
     assert client.get("/admin/api/health", headers=AUTH).json()["queue_depth"] == 3

@@ -7,11 +7,11 @@ import pytest
 import redis
 import redis.asyncio
 
-from receiver import quarantine
-from receiver.events import Event
-from receiver.ingest import Ingest, prepare
 from receiver.spool import Spool
 from workhooks.cli import main
+from workhooks.core.events import Event
+from workhooks.store import keys, quarantine
+from workhooks.store.ingest import Ingest, prepare
 
 TOKEN = "cli-wordy-token-0123456789"
 CONFIG = f"""
@@ -130,7 +130,7 @@ def test_quarantine_list_show_and_replay_once_the_body_parses(
     out = capsys.readouterr().out
     assert f"{still_bad}: still cannot be parsed: unknown Wordy status 'xyz'" in out
     assert f"{now_good}: queued as evt_" in out
-    assert rdb.llen("wh:inbox") == 1
+    assert rdb.llen(keys.INBOX) == 1
     assert [item.id for item in quarantine.list_items(rdb)] == [still_bad]
 
 
@@ -149,4 +149,4 @@ def test_spool_depth_and_drain_a_folder_a_dead_receiver_left(
     assert "4 callbacks waiting" in capsys.readouterr().out
     assert main(["spool", "drain", str(tmp_path / "left-behind")]) == 0
     assert "2 callbacks queued, 2 already in Redis" in capsys.readouterr().out
-    assert rdb.llen("wh:inbox") == 3 and list((tmp_path / "left-behind").iterdir()) == []
+    assert rdb.llen(keys.INBOX) == 3 and list((tmp_path / "left-behind").iterdir()) == []

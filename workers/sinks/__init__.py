@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from receiver.config import Template
-from receiver.events import Event
 from workers.sinks import apprise, email, log, slack, webhook
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
 
 
 class Sink(Protocol):

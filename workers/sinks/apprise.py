@@ -11,12 +11,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
-from receiver.config import AppriseSink as AppriseSettings
-from receiver.config import Template
-from receiver.events import Event
-from receiver.redact import redact
 from workers.exceptions import DeliveryError
 from workers.messages import render
+from workhooks.config.sinks import AppriseSink as AppriseSettings
+from workhooks.core.events import Event
+from workhooks.core.redact import redact
+from workhooks.core.templates import Template
 
 MIN_SECRET_PART = 6
 

@@ -13,11 +13,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
-from receiver.config import EmailSink as EmailSettings
-from receiver.config import Template
-from receiver.events import Event
 from workers.exceptions import DeliveryError
 from workers.messages import Message, render
+from workhooks.config.sinks import EmailSink as EmailSettings
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 

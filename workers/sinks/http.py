@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from workers.exceptions import DeliveryError
+from workhooks.core.headers import retry_after
 
 RETRYABLE_4XX = {408, 409, 425, 429}
-MAX_RETRY_AFTER = 24 * 3600
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -48,21 +46,6 @@ def resolve(host: str, port: int) -> list[Address]:
     except socket.gaierror as error:
         raise DeliveryError(f"cannot resolve {host}: {error.strerror}") from None
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def check_response(response: httpx.Response) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from receiver.config import LogSink as LogSettings
-from receiver.config import Template
-from receiver.events import Event
+from workhooks.config.sinks import LogSink as LogSettings
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
 
 
 class LogSink:

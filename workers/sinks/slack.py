@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.config import SlackSink as SlackSettings
-from receiver.config import Template
-from receiver.events import Event
 from workers.messages import Message, render
 from workers.sinks.http import GuardedClient, check_response
+from workhooks.config.sinks import SlackSink as SlackSettings
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
 
 HEADER_LIMIT = 150
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from receiver.config import Template
-from receiver.config import WebhookSink as WebhookSettings
-from receiver.events import Event
 from workers.sinks.http import GuardedClient, check_response
+from workhooks.config.sinks import WebhookSink as WebhookSettings
+from workhooks.core.events import Event
+from workhooks.core.templates import Template
 
 CONTENT_TYPE = "application/cloudevents+json"
 USER_AGENT = "workhooks/0.1"

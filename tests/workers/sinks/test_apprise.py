@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.config import parse_config
-from receiver.events import Event
-from receiver.sources import wordy
 from tests.servers import CaptureServer
 from workers.exceptions import DeliveryError
 from workers.sinks.apprise import AppriseSink
+from workhooks.config.loading import parse_config
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
 
 EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"username": "Ed", "message": "ready", "job_id": 4}', None))
 

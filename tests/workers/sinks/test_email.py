@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.config import parse_config
-from receiver.events import Event
-from receiver.sources import wordy
 from tests.servers import SmtpServer, free_port
 from workers.exceptions import DeliveryError
 from workers.sinks.email import EmailSink
+from workhooks.config.loading import parse_config
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
 
 EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"status": ["aer", "acr"], "job_id": 123}', None))
 

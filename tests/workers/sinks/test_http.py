@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from workers.exceptions import DeliveryError
-from workers.sinks.http import GuardedClient, check_response, is_public, retry_after
+from workers.sinks.http import GuardedClient, check_response, is_public
+from workhooks.core.headers import retry_after
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from receiver.events import Event
-from receiver.sources import wordy
 from workers.messages import render
 from workers.sinks.slack import payload
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
 
 
 def test_block_kit_with_plain_text_fallback_and_link() -> None:

@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from receiver.config import WebhookSink as WebhookSettings
-from receiver.config import parse_config
-from receiver.events import Event
-from receiver.sources import wordy
 from tests.servers import CaptureServer
 from workers.exceptions import DeliveryError
 from workers.sinks.webhook import WebhookSink
+from workhooks.config.loading import parse_config
+from workhooks.config.sinks import WebhookSink as WebhookSettings
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"status": ["aer", "acr"], "job_id": 1}', None))

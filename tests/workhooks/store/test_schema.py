@@ -1,0 +1,107 @@
+"""Stored data outlives code: the layout version, `workhooks migrate`, and data written by the previous release."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import FIXTURES
+from tests.servers import BIN, ROOT, process_env
+from workers import eventlog, state
+from workhooks.cli import main
+from workhooks.store import keys, quarantine, schema
+
+PREVIOUS_RELEASE = FIXTURES / "store" / "v0.json"  # written by 0.1.0 (commit 8c25f96); see its "written_by"
+
+
+def restore(rdb: redis.Redis, dump: dict[str, Any]) -> None:
+    """Write every key of a dump exactly as the release that made it left it."""
+    for key, item in dump["keys"].items():
+        value, kind = item["value"], item["type"]
+        raw = base64.b64decode
+        if kind == "string":
+            rdb.set(key, raw(value))
+        elif kind == "hash":
+            rdb.hset(key, mapping={field: raw(text) for field, text in value.items()})
+        elif kind == "list":
+            rdb.rpush(key, *(raw(text) for text in value))
+        elif kind == "set":
+            rdb.sadd(key, *(raw(text) for text in value))
+        elif kind == "zset":
+            rdb.zadd(key, {raw(member): score for member, score in value})
+
+
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "workhooks.yaml"
+    path.write_text(f"""
+sources:
+  wordy-main: {{platform: wordy, token: tok-0123456789abcdef}}
+  swf: {{platform: sharedworkforce, api_key: key-0123456789}}
+sinks:
+  archive: {{type: log, path: {tmp_path / "archive.jsonl"}}}
+routes: [{{to: [archive]}}]
+""")
+    return path
+
+
+def workhooks(redis_url: str, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "workhooks"), *args], env=process_env(redis_url, config), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_an_empty_store_is_marked_with_the_current_layout_and_migrating_twice_changes_nothing(
+    rdb: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert schema.version(rdb) is None
+    assert main(["migrate"]) == 0 and rdb.get(keys.SCHEMA) == str(schema.CURRENT).encode()
+    assert main(["migrate"]) == 0 and "nothing to do" in capsys.readouterr().out
+    assert main(["migrate", "--check"]) == 0
+
+
+def test_data_written_by_the_previous_release_is_read_and_processed_after_migrate(
+    rdb: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    dump = json.loads(PREVIOUS_RELEASE.read_text())
+    restore(rdb, dump)
+    config = config_file(tmp_path)
+    assert schema.version(rdb) == 0  # data, and no version: the release before versions
+    checked = workhooks(redis_url, config, "migrate", "--check")
+    assert checked.returncode == 1 and "layout 0" in checked.stdout
+
+    migrated = workhooks(redis_url, config, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "layout 0 -> 1" in migrated.stdout and schema.version(rdb) == schema.CURRENT
+
+    # Read with the new code: the event log, a job's state, the quarantine.
+    found, _ = eventlog.find(rdb, eventlog.Filters(), ["archive"], limit=10)
+    assert {item.event.id for item in found} == {*dump["processed"], dump["pending"]}
+    job = state.load(rdb, "wordy-main", "job/77")
+    assert job is not None and job["status"] == "aer" and len(job["messages"]) == 1
+    assert [item.source for item in quarantine.list_items(rdb)] == ["swf"]
+
+    # Jobs the old release queued (a drain job, three deliveries) run under the new code's job paths.
+    worker = workhooks(redis_url, config, "worker", "--burst")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    delivered = [json.loads(line)["id"] for line in (tmp_path / "archive.jsonl").read_text().splitlines()]
+    assert sorted(delivered) == sorted([*dump["processed"], dump["pending"]])
+    job = state.load(rdb, "wordy-main", "job/77")
+    assert job is not None and job["status"] == "acr"  # the pending aer -> acr was applied
+    assert "Traceback" not in worker.stdout + worker.stderr
+
+
+def test_processes_refuse_data_newer_than_they_read_and_say_what_to_run(
+    rdb: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    rdb.set(keys.SCHEMA, schema.CURRENT + 1)
+    for command in (["worker", "--burst"], ["migrate"]):
+        refused = workhooks(redis_url, config_file(tmp_path), *command)
+        assert refused.returncode in (1, 2), command
+        assert "written by a newer workhooks" in refused.stderr
+    assert rdb.get(keys.SCHEMA) == str(schema.CURRENT + 1).encode()  # nothing was changed

@@ -1,0 +1,35 @@
+"""`workhooks stats`: queue depth and age, workers, rates, failures per sink, polls — read from Redis."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from workhooks.cli import common
+from workhooks.store import health
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    config = common.load(None)
+    found = health.read(common.connect(), config.sources)
+    oldest = found.oldest_age
+    print(f"queue        {found.queue_depth} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
+    print(f"workers      {found.workers}")
+    last5, last60 = found.events_last_5m, found.events_last_hour
+    print(f"events       {last5} in the last 5 min ({last5 / 300:.1f}/s), {last60} in the last hour")
+    print(
+        f"dead letters {found.dead_letters} ({found.dead_last_hour} in the last hour); quarantined {found.quarantined}"
+    )
+    for sink, counts in found.deliveries(config.sinks).items():
+        shown = ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
+        print(f"sink         {sink:<20} {shown}")
+    for name, poll in found.polls.items():
+        age = poll.age
+        ok = f"last ok {age:.0f} s ago" if age is not None else "never polled successfully"
+        print(f"poll         {name:<20} {ok}" + (f"; last error: {poll.last_error}" if poll.last_error else ""))
+    return 0
+
+
+def register(commands: Any) -> None:
+    stats = commands.add_parser("stats", help="queue depth and age, workers, rates, failures per sink, polls")
+    stats.set_defaults(func=cmd_stats)

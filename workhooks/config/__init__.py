@@ -1,0 +1,1 @@
+"""workhooks.yaml: the schema (schema.py, sinks.py; platform settings come from their packages) and loading."""

@@ -1,0 +1,120 @@
+"""The workhooks.yaml schema: sources (each platform's settings), sinks, routes, receiver and admin settings."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from workhooks.config.sinks import Sink
+from workhooks.core.events import Phase
+from workhooks.core.models import MIN_TOKEN_LENGTH, Model, Name
+from workhooks.core.templates import Template
+from workhooks.platforms import PLATFORMS
+from workhooks.platforms.base import SourceSettings
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+if TYPE_CHECKING:
+    Source = SourceSettings
+else:  # one settings model per platform in the registry, told apart by `platform:`
+    Source = Annotated[
+        functools.reduce(operator.or_, (platform.settings for platform in PLATFORMS.values())),
+        Field(discriminator="platform"),
+    ]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Match(Model):
+    """Every key given must hold; a list means any of its values."""
+
+    source: list[str] | None = None
+    type: list[str] | None = None
+    subject: list[str] | None = None
+    phase: list[Phase] | None = None
+    data: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_data_keys(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        plain: dict[str, Any] = {}
+        data: dict[str, list[Any]] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and key.startswith("data."):
+                data[key[len("data.") :]] = item if isinstance(item, list) else [item]
+            else:
+                plain[key] = _one_or_many(item)
+        if data:
+            plain["data"] = data
+        return plain
+
+
+class Route(Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    match: Match = Field(default_factory=Match)
+    to: list[Name] = Field(min_length=1)
+    continue_: bool = Field(default=True, alias="continue")  # false: stop at this route when it matches
+    template: Template | None = None
+
+
+class FailureLimit(Model):
+    """Per client IP: `burst` failed requests at once, refilled at `per_minute`; 0 turns it off."""
+
+    burst: int = Field(default=20, ge=1)
+    per_minute: float = Field(default=60.0, ge=0)
+
+
+class ReceiverSettings(Model):
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=64 * 1024 * 1024)
+    spool_dir: Path = Path("var/spool")  # where callbacks wait, fsync'd, while Redis is unreachable
+    failure_limit: FailureLimit = Field(default_factory=FailureLimit)
+
+
+class AdminSettings(Model):
+    """The admin API and console at /admin/: off until a token is set."""
+
+    token: SecretStr | None = None  # sent as "Authorization: Bearer <token>"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+
+class Config(Model):
+    sources: dict[Name, Source] = Field(default_factory=dict)
+    sinks: dict[Name, Sink] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        problems = []
+        for index, route in enumerate(self.routes):
+            for position, sink in enumerate(route.to):
+                if sink not in self.sinks:
+                    problems.append(f"routes.{index}.to.{position}: no sink named {sink!r}")
+            for position, source in enumerate(route.match.source or []):
+                if source not in self.sources:
+                    problems.append(f"routes.{index}.match.source.{position}: no source named {source!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def secrets(self) -> list[str]:
+        """Every credential in the config, for redaction."""
+        found = [secret for source in self.sources.values() for secret in source.secrets()]
+        return found + [secret for sink in self.sinks.values() for secret in sink.secrets()]

@@ -1,0 +1,143 @@
+"""The settings of each sink type: validation, the secrets it holds, how it is shown, whether people read it.
+
+Delivery (workers/sinks/<type>.py) builds on these; what differs between sink types is said
+here, once, rather than in isinstance chains elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
+
+from workhooks.core.models import Model
+
+DEFAULT_RETRY_INTERVALS = (10, 60, 300, 1800, 7200, 21600)
+
+
+class SinkSettings(Model):
+    type: str
+    retry_intervals: list[Annotated[int, Field(gt=0, le=7 * 24 * 3600)]] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_INTERVALS), max_length=50
+    )  # seconds before each retry; an empty list means one attempt
+
+    for_people: ClassVar[bool] = False  # what it delivers is read by a person: a title and a body
+
+    def secrets(self) -> list[str]:
+        """Every credential in this sink's settings, for redaction."""
+        return []
+
+    def where(self) -> str:
+        """Where it delivers, without its secrets (`workhooks check`)."""
+        return self.type
+
+    def attempt_timeout(self) -> float | None:
+        """How long one attempt may take, when the sink bounds it."""
+        return None
+
+
+def _url_with_scheme(value: SecretStr, schemes: tuple[str, ...]) -> SecretStr:
+    parsed = urlsplit(value.get_secret_value())
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(f"must be a {' or '.join(schemes)} URL with a host")
+    return value
+
+
+class _SecretURLSink(SinkSettings):
+    """A sink whose URL is (or holds) the credential."""
+
+    url: SecretStr
+
+    def secrets(self) -> list[str]:
+        url = self.url.get_secret_value()
+        password = urlsplit(url).password
+        return [url, password] if password else [url]
+
+    def where(self) -> str:
+        url = urlsplit(self.url.get_secret_value())
+        return f"{url.scheme}://{url.hostname or ''}/… (URL hidden)"
+
+
+class _HTTPSink(SinkSettings):
+    allow_private: bool = False  # opt in to loopback/private/link-local destinations
+    timeout: float = Field(default=10.0, gt=0, le=120)
+
+    def attempt_timeout(self) -> float | None:
+        return self.timeout
+
+
+class WebhookSink(_HTTPSink):
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    secret: SecretStr | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # values may be credentials
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
+        return value
+
+    def secrets(self) -> list[str]:
+        found = [value.get_secret_value() for value in self.headers.values()]
+        return found + ([self.secret.get_secret_value()] if self.secret is not None else [])
+
+    def where(self) -> str:
+        return f"{self.url}{'  (signed)' if self.secret else ''}"
+
+
+class SlackSink(_HTTPSink, _SecretURLSink):
+    """A Slack incoming-webhook URL; the URL itself is the credential."""
+
+    type: Literal["slack"]
+    for_people: ClassVar[bool] = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("https", "http"))
+
+
+class EmailSink(_SecretURLSink):
+    """SMTP: smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465 (TLS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["email"]
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    timeout: float = Field(default=30.0, gt=0, le=300)
+    for_people: ClassVar[bool] = True
+
+    @field_validator("url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr) -> SecretStr:
+        return _url_with_scheme(value, ("smtp", "smtps"))
+
+    def where(self) -> str:
+        url = urlsplit(self.url.get_secret_value())
+        return f"{url.scheme}://{url.hostname}:{url.port or ''} -> {', '.join(self.to)}"
+
+    def attempt_timeout(self) -> float | None:
+        return self.timeout
+
+
+class AppriseSink(_SecretURLSink):
+    """Any Apprise URL (Teams, Discord, Telegram, PagerDuty, ...); it usually holds a token."""
+
+    type: Literal["apprise"]
+    for_people: ClassVar[bool] = True
+
+
+class LogSink(SinkSettings):
+    type: Literal["log"]
+    path: Path | None = None
+
+    def where(self) -> str:
+        return str(self.path or "stdout")
+
+
+Sink = Annotated[WebhookSink | SlackSink | EmailSink | AppriseSink | LogSink, Field(discriminator="type")]

@@ -1,0 +1,40 @@
+"""The base of every settings model, and the checks that credentials share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+MIN_TOKEN_LENGTH = 16
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_TOKEN_LENGTH} characters "
+            '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
+        )
+    return value
+
+
+def _not_blank(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Token = Annotated[SecretStr, AfterValidator(_long_enough)]  # a capability token: long enough not to be guessed
+Key = Annotated[SecretStr, AfterValidator(_not_blank)]  # a key the platform issued
+
+
+def one_or_more(single: SecretStr | None, many: list[SecretStr], names: str) -> None:
+    if single is None and not many:
+        raise ValueError(f"set {names}")

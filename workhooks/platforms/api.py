@@ -1,0 +1,83 @@
+"""HTTP for pollers: each platform's errors read as documented, and short waits done in place.
+
+401/403 (or the platform's own "unauthorized" body) is an AuthError: the poller backs off and
+the log says to check the key. 429 waits for Retry-After when it is short, else backs off.
+5xx and network errors are retried a few times with backoff, then back off until the next poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from workhooks.core.headers import retry_after
+
+MAX_IN_PLACE_WAIT = 5.0
+ATTEMPTS = 4
+
+
+class PollError(Exception):
+    """This poll failed; ``backoff`` seconds before the next one (None: the usual interval)."""
+
+    def __init__(self, message: str, backoff: float | None = None) -> None:
+        super().__init__(message)
+        self.backoff = backoff
+
+
+class AuthError(PollError):
+    """The platform refused our credentials: nothing will work until the key is fixed."""
+
+
+class RateLimitedError(PollError):
+    pass
+
+
+def _brief(response: httpx.Response) -> str:
+    return response.text[:200].replace("\n", " ")
+
+
+class ApiClient:
+    def __init__(self, timeout: float, headers: dict[str, str] | None = None, auth: Any = None) -> None:
+        self.client = httpx.Client(timeout=timeout, headers=headers or {}, auth=auth, follow_redirects=False)
+        self.requests = 0
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get_json(
+        self, url: str, params: dict[str, Any] | None = None, explain: Callable[[httpx.Response], None] | None = None
+    ) -> Any:
+        """GET and decode JSON; ``explain`` may raise a PollError for a platform's own error bodies."""
+        delay = 0.5
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self.requests += 1
+                response = self.client.get(url, params=params)
+            except httpx.HTTPError as error:
+                failure: PollError = PollError(f"{type(error).__name__}: {error}")
+            else:
+                if explain is not None:
+                    explain(response)
+                if response.status_code in (401, 403):
+                    raise AuthError(f"answered {response.status_code}: {_brief(response)}")
+                if response.status_code == 429:
+                    wait = retry_after(response.headers.get("retry-after"))
+                    if wait is not None and wait > MAX_IN_PLACE_WAIT:
+                        raise RateLimitedError(f"rate limited for {wait:.0f} s", backoff=wait)
+                    failure, delay = RateLimitedError("rate limited", backoff=wait), wait if wait is not None else delay
+                elif response.status_code >= 500:
+                    failure = PollError(f"answered {response.status_code}")
+                elif response.status_code >= 400:
+                    raise PollError(f"answered {response.status_code}: {_brief(response)}")
+                else:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise PollError(f"answered {response.status_code} with a body that is not JSON") from None
+            if attempt < ATTEMPTS:
+                time.sleep(min(delay, MAX_IN_PLACE_WAIT))
+                delay = min(delay * 2, MAX_IN_PLACE_WAIT)
+        raise failure

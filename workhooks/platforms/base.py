@@ -1,0 +1,175 @@
+"""What a platform package provides, role by role; the registry (platforms/__init__.py) holds one of each.
+
+A platform is one package: its settings model, and the roles it plays —
+- ``CallbackSource``: pure verify-and-parse of what it posts to us (Wordy, Shared Workforce);
+- ``Poller``: read its API and say what changed (WorkReduce, Worksection, WorkTaps; and the
+  callback platforms' reconciliation);
+- ``Presenter``: its name, default message texts and links;
+- appliers: how each of its event types changes the subject's state;
+- ``Samples``: what a real callback looks like, for `workhooks send`.
+Nothing here talks to Redis, RQ or Starlette: those layers sit above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+
+from workhooks.core.events import Callback, Event, Phase
+from workhooks.core.models import Model
+from workhooks.core.templates import Template
+from workhooks.platforms.api import ApiClient
+
+State = dict[str, Any]
+Item = dict[str, Any]
+Applier = Callable[[State, Event], State]
+AuthStyle = Literal["path_token", "api_key"]
+
+
+class SourceSettings(Model):
+    """A source in workhooks.yaml; each platform's settings model extends this."""
+
+    platform: str
+    timeout: float = Field(default=15.0, gt=0, le=120)
+
+    def secrets(self) -> list[str]:
+        """Every credential this source holds, for checks and redaction."""
+        return [value.get_secret_value() for value in self._secret_values()]
+
+    def _secret_values(self) -> list[SecretStr]:
+        found: list[SecretStr] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                found.append(value)
+            elif isinstance(value, list):
+                found += [item for item in value if isinstance(item, SecretStr)]
+        return found
+
+    def interval(self) -> int | None:
+        """Seconds between polls of this source; None when it is never polled."""
+        return None
+
+
+class PullSettings(SourceSettings):
+    """A platform without callbacks: workers poll its API every `poll_interval` seconds."""
+
+    poll_interval: int = Field(default=60, ge=1, le=24 * 3600)
+    announce_existing: bool = False  # first poll: announce what exists already, or only record it
+
+    def interval(self) -> int | None:
+        return self.poll_interval
+
+
+class CallbackSettings(SourceSettings):
+    """A platform that calls us back; `reconcile_interval` polls its API for callbacks that never came."""
+
+    reconcile_interval: int | None = Field(default=None, ge=1, le=24 * 3600)
+
+    def interval(self) -> int | None:
+        return self.reconcile_interval
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackSource:
+    """How a platform's callbacks are authenticated and read; every function here is pure.
+
+    ``path_token``: the secret is the last segment of the callback URL (POST /hooks/<name>/<token>).
+    ``api_key``: POST /hooks/<name>, the key in an X-API-Key header and/or in the body
+    (``decode`` then ``body_key`` find it before ``to_callback`` reads the rest).
+    """
+
+    auth: AuthStyle
+    parse: Callable[[bytes, str | None], Callback]
+    decode: Callable[[bytes, str | None], dict[str, Any]]
+    to_callback: Callable[[dict[str, Any]], Callback]
+    body_key: Callable[[dict[str, Any]], str | None] = lambda document: None
+    summary: str = ""
+    body_schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # content type -> JSON Schema
+
+
+def _no_removals(previous: Item) -> list[Callback]:
+    return []
+
+
+def _current(state: State | None) -> Item | None:
+    """The snapshot a poller compares with: the entity as last seen, unless it was removed."""
+    return state.get("current") if state and not state.get("removed") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Poller:
+    """Reading a platform's API: I/O in ``client``/``fetch``/``enrich``, the rest pure."""
+
+    entity: str  # the key of the item in an event's data, and the subject's prefix: order/<key>
+    client: Callable[[Any], ApiClient]
+    fetch: Callable[[Any, ApiClient], list[Item]]
+    key: Callable[[Item], str]
+    snapshot: Callable[[Item], Item]
+    changes: Callable[[Item | None, Item], list[Callback]]
+    removed: Callable[[Item], list[Callback]] = _no_removals
+    previous: Callable[[State | None], Item | None] = _current
+    initial_state: Callable[[Item], State] | None = None  # default: {"current": snapshot(item)}
+    enrich: Callable[[Any, ApiClient, Item], None] | None = None  # extra reads for an item seen for the first time
+    announce_new: bool = True  # False: a subject first seen by a poll is recorded, not announced
+
+
+@dataclass(frozen=True, slots=True)
+class Presenter:
+    """What a person reads about this platform's events."""
+
+    name: str  # as people write it: "Shared Workforce"
+    defaults: Mapping[str, Template]  # event type -> default title/body
+    link: Callable[[Event], str | None] = lambda event: None
+    context: Callable[[Event], dict[str, Any]] = lambda event: {}  # extra template variables
+
+
+@dataclass(frozen=True, slots=True)
+class Samples:
+    """Sample callbacks, as the platform really posts them, for `workhooks send`."""
+
+    kinds: tuple[str, ...]
+    body: Callable[[str, int], tuple[str, bytes]]  # (kind, subject id) -> (content type, body)
+    request: Callable[[str, Any], tuple[str, dict[str, str], str]]  # (name, settings) -> (path, headers, shown)
+
+
+def _never_refuses(settings: Any, event: Event) -> str | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    name: str  # the `platform:` value in workhooks.yaml, and the prefix of its event types
+    settings: type[SourceSettings]
+    event_types: tuple[str, ...]
+    presenter: Presenter
+    appliers: Mapping[str, Applier]
+    status_phases: Mapping[str, Phase] = field(default_factory=dict)  # a subject's status -> its phase
+    callback: CallbackSource | None = None
+    poller: Poller | None = None
+    samples: Samples | None = None
+    # Before a callback is trusted: None when the platform agrees, else what the platform shows.
+    confirm: Callable[[Any, Event], str | None] = _never_refuses
+
+    @property
+    def kind(self) -> str:
+        return "callback" if self.callback is not None else "pull"
+
+
+def polled_applier(entity: str) -> Applier:
+    """A change seen by a poller: keep the entity as last seen, the snapshot pollers compare with."""
+
+    def apply(state: State, event: Event) -> State:
+        if entity in event.data:
+            state["current"] = event.data[entity]
+        state["removed"] = event.type.endswith(".removed")
+        if "status" in event.data:
+            history = state.setdefault("history", [])
+            history.append({"event_id": event.id, "from": event.data.get("previous_status"),
+                            "to": event.data["status"], "at": event.time})  # fmt: skip
+        return state
+
+    return apply

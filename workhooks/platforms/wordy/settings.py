@@ -1,0 +1,32 @@
+"""A Wordy source in workhooks.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+
+from workhooks.core.models import Token, one_or_more
+from workhooks.platforms.base import CallbackSettings
+
+
+class WordySettings(CallbackSettings):
+    """Wordy calls ``POST /hooks/<name>/<token>``: the token in the path is the credential.
+
+    ``tokens`` lists several at once, to rotate without downtime: add the new one, move
+    Wordy's callback_url over, then remove the old one.
+    """
+
+    platform: Literal["wordy"]
+    token: Token | None = None
+    tokens: list[Token] = Field(default_factory=list)
+    api_key: SecretStr | None = None  # Wordy API key: enables confirm and reconcile_interval
+    base_url: AnyHttpUrl = AnyHttpUrl("https://wordy.com/api/1.0")  # sandbox: https://sandbox.wordy.com/api/1.0
+    confirm: bool = False  # check each status callback against GET /job/{id}/ before trusting it
+
+    @model_validator(mode="after")
+    def _has_one(self) -> WordySettings:
+        one_or_more(self.token, self.tokens, "token (or tokens: [...] while rotating)")
+        if (self.confirm or self.reconcile_interval) and self.api_key is None:
+            raise ValueError("confirm and reconcile_interval need api_key (the Wordy API key)")
+        return self

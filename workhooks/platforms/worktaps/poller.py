@@ -1,0 +1,97 @@
+"""WorkTaps accounts: GET /api/v1/accounts (limit/page), bearer token.
+
+Errors come as 4xx with {"code": 4xxxx, "message": ...}; 40000 is "unauthorized".
+An account missing from a complete listing was removed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from workhooks.core.events import Callback
+from workhooks.platforms.api import ApiClient, AuthError, PollError
+from workhooks.platforms.base import Poller
+from workhooks.platforms.worktaps.settings import WorkTapsSettings
+
+ENTITY = "account"
+CREATED = "worktaps.account.created"
+UPDATED = "worktaps.account.updated"
+REMOVED = "worktaps.account.removed"
+EVENT_TYPES = (CREATED, UPDATED, REMOVED)
+MAX_PAGES = 10_000
+
+
+def _explain(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and isinstance(body.get("code"), int):
+        detail = f"WorkTaps error {body['code']}: {body.get('message', '')}"
+        if body["code"] == 40000:
+            raise AuthError(detail)
+        if response.status_code != 429 and response.status_code < 500:
+            raise PollError(detail)
+
+
+def client(settings: WorkTapsSettings) -> ApiClient:
+    return ApiClient(settings.timeout, headers={"Authorization": f"Bearer {settings.api_token.get_secret_value()}"})
+
+
+def fetch(settings: WorkTapsSettings, api: ApiClient) -> list[dict[str, Any]]:
+    url = f"{str(settings.base_url).rstrip('/')}/api/v1/accounts"
+    accounts: list[dict[str, Any]] = []
+    for page in range(1, MAX_PAGES + 1):
+        body = api.get_json(url, {"limit": settings.page_size, "page": page}, explain=_explain)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise PollError("GET /api/v1/accounts answered no records")
+        accounts += [record for record in records if isinstance(record, dict) and record.get("id") is not None]
+        total = body.get("total")
+        if not records or (isinstance(total, int) and len(accounts) >= total):
+            return accounts
+    raise PollError("too many pages of accounts")
+
+
+def key(account: dict[str, Any]) -> str:
+    return str(account["id"])
+
+
+def snapshot(account: dict[str, Any]) -> dict[str, Any]:
+    return dict(account)
+
+
+def _name(account: dict[str, Any]) -> str:
+    return " ".join(str(account.get(part) or "") for part in ("firstName", "lastName")).strip()
+
+
+def changes(previous: dict[str, Any] | None, account: dict[str, Any]) -> list[Callback]:
+    """Pure: what happened to one account since its last snapshot (None: never seen)."""
+    current = snapshot(account)
+    account_id = str(current["id"])
+    subject = f"account/{account_id}"
+    base = {"account_id": account_id, "name": _name(current), "email": current.get("email"), ENTITY: current}
+    if previous is None:
+        return [Callback(CREATED, subject, base, (account_id,), "queued")]
+    changed = {
+        field: {"from": previous.get(field), "to": current.get(field)}
+        for field in sorted(set(previous) | set(current))
+        if previous.get(field) != current.get(field)
+    }
+    if not changed:
+        return []
+    identity = (account_id, sorted((field, repr(change["to"])) for field, change in changed.items()))
+    return [Callback(UPDATED, subject, {**base, "changed": changed}, identity, "in_progress")]
+
+
+def removed(previous: dict[str, Any]) -> list[Callback]:
+    account_id = str(previous["id"])
+    data = {"account_id": account_id, "name": _name(previous), "email": previous.get("email"), ENTITY: previous}
+    return [Callback(REMOVED, f"account/{account_id}", data, (account_id, "removed"), "canceled")]
+
+
+POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, removed=removed)

@@ -1,0 +1,148 @@
+"""Every Redis key workhooks writes, every TTL, every RQ job path and job option: the storage contract.
+
+Nothing else spells a key: receiver, workers, the CLI, tests and benchmarks import these names.
+Stored data outlives code, so a change here changes what a running deployment reads —
+it comes with a schema version and a migration (store/schema.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rq import Retry
+from rq.job import Job
+from rq.queue import Queue
+from rq.worker_registration import REDIS_WORKER_KEYS, WORKERS_BY_QUEUE_KEY
+
+PREFIX = "wh:"
+# One queue for processing and delivery jobs: RQ dequeues from a single queue with LMOVE into a
+# recoverable intermediate list (Redis >= 6.2), but from several with BLPOP, which loses the job
+# if the worker dies right after the pop.
+QUEUE = "workhooks"
+QUEUE_KEY = Queue.redis_queue_namespace_prefix + QUEUE  # RQ's list of job ids waiting in it
+RQ_WORKERS = REDIS_WORKER_KEYS  # RQ's set of registered workers
+RQ_QUEUE_WORKERS = WORKERS_BY_QUEUE_KEY % QUEUE  # ... and of those serving our queue
+
+EVENT_TTL = 30 * 24 * 3600  # how long events, raw bodies, deliveries and their dedupe keys are kept
+QUARANTINE_TTL = 30 * 24 * 3600
+STATE_TTL = 180 * 24 * 3600  # a job/task/order's state
+
+SCHEMA = PREFIX + "schema"  # the layout version of everything under wh: (store/schema.py)
+EVENTS_INDEX = PREFIX + "events"  # sorted set: event id -> received at (Unix time)
+INBOX = PREFIX + "inbox"  # event ids accepted and not yet processed, oldest first
+DRAIN_QUEUED = PREFIX + "inbox:queued"  # the id of the drain job waiting in the queue, if one is
+QUARANTINE_INDEX = PREFIX + "quarantine"
+DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at
+DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused
+MISMATCHES = PREFIX + "mismatches"  # callbacks the platform's API contradicted (confirm)
+WORKER_COUNTERS = PREFIX + "metrics"  # hash: "<name>|<label value>|..." -> count (store/telemetry.py)
+
+
+def event(event_id: str) -> str:
+    return f"{PREFIX}event:{event_id}"
+
+
+def raw(event_id: str) -> str:
+    """The redacted body an event came from, its content type, received_at and processed_at."""
+    return f"{PREFIX}raw:{event_id}"
+
+
+def claimed(job_id: str) -> str:
+    """The events a drain job took and has not finished; a re-run of the job finishes them."""
+    return f"{INBOX}:claimed:{job_id}"
+
+
+def quarantined(item_id: str) -> str:
+    return f"{PREFIX}quarantine:{item_id}"
+
+
+def state(source: str, subject: str) -> str:
+    return f"{PREFIX}state:{source}:{subject}"
+
+
+def delivery(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+def attempts(event_id: str) -> str:
+    """Every attempt to deliver one event, to any sink: a list of JSON records."""
+    return f"{PREFIX}attempts:{event_id}"
+
+
+def mismatch(event_id: str) -> str:
+    return f"{PREFIX}mismatch:{event_id}"
+
+
+def _poll(kind: str, name: str) -> str:
+    return f"{PREFIX}poll:{kind}:{name}"
+
+
+def poll_status(name: str) -> str:
+    """A pull source's last poll: last_ok_at, failures, last_error (workers/polling.py writes it)."""
+    return _poll("status", name)
+
+
+def poll_lock(name: str) -> str:
+    return _poll("lock", name)
+
+
+def poll_backoff(name: str) -> str:
+    return _poll("backoff", name)
+
+
+def poll_due(name: str) -> str:
+    """Set with NX and the interval as TTL by the scheduler: the next poll is not due while it exists."""
+    return _poll("due", name)
+
+
+def poll_known(name: str) -> str:
+    """The subjects a poller has seen, to notice one that disappears."""
+    return _poll("known", name)
+
+
+def poll_baseline(name: str) -> str:
+    """Set once the first poll recorded what existed without announcing it."""
+    return _poll("baseline", name)
+
+
+def rq_job(job_id: str) -> str:
+    return Job.redis_job_namespace_prefix + job_id
+
+
+# RQ jobs are stored by import path: these names are part of the stored data too.
+DRAIN_INBOX = "workers.jobs.drain_inbox"
+PROCESS_EVENT = "workers.jobs.process_event"
+DELIVER = "workers.jobs.deliver"
+POLL_SOURCE = "workers.jobs.poll_source"
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    timeout: int
+    result_ttl: int
+    failure_ttl: int
+    retry: Retry | None = None
+
+
+# Processing (a drain job, or one event whose processing failed in a batch). The first retry is
+# at once: a delayed one would wait for RQ's scheduler, whose lock a dead worker holds for a minute.
+PROCESSING = JobOptions(
+    timeout=20, result_ttl=600, failure_ttl=365 * 24 * 3600, retry=Retry(max=6, interval=[0, 5, 30, 120, 600, 3600])
+)
+# One delivery attempt: retries are scheduled by workers/delivery.py itself (Retry-After, jitter,
+# dead letters); RQ's retry covers only a worker dying mid-job or Redis failing us. The timeout
+# is the sink's own plus DELIVERY_TIMEOUT_MARGIN (DEFAULT_DELIVERY_TIMEOUT when it has none).
+DELIVERY = JobOptions(timeout=60, result_ttl=600, failure_ttl=365 * 24 * 3600, retry=Retry(max=3, interval=[0, 10, 60]))
+DELIVERY_TIMEOUT_MARGIN = 10
+# One poll of one source; the timeout grows with the source's own (see poll_timeout).
+POLL = JobOptions(timeout=120, result_ttl=60, failure_ttl=24 * 3600)
+DRAIN_QUEUED_TTL = 60  # a lost drain job (an emptied queue) is replaced by the next arrival after this
+
+
+def delivery_timeout(sink_timeout: float | None) -> int:
+    """Long enough for the sink's own timeout, so RQ never kills an attempt the sink would finish."""
+    return int(sink_timeout) + DELIVERY_TIMEOUT_MARGIN if sink_timeout else DELIVERY.timeout
+
+
+def poll_timeout(source_timeout: float) -> int:
+    return max(POLL.timeout, int(source_timeout * 20))
