@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -132,6 +133,9 @@ async def key_callback(request: Request) -> Response:
         callback = reader.to_callback(document)
     except ParseError as error:
         return await _quarantine(request, name, source, error, content_type, body)
+    extra = reader.from_headers(request.headers)
+    if extra:
+        callback = dataclasses.replace(callback, data={**callback.data, **extra})
     return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
 
 

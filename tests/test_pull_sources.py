@@ -60,25 +60,47 @@ def started(start: Callable[[str], Service], text: str) -> Service:
 def test_an_order_walking_the_workreduce_lifecycle(
     start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
 ) -> None:
-    platform = WorkReduce(WR_KEY).start()
+    platform = WorkReduce(WR_KEY).start()  # lists open orders only: an approved order leaves the list
     try:
-        platform.add_order("Existing order", "In Progress")
+        platform.add_order("Existing order", status="In Progress")
         source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
         started(start, config(sink_server, slack, source))
         wait_until(lambda: rdb.exists(keys.poll_baseline("wr")), what="baseline")
-        number = platform.add_order("QA Screenshot of Ad Creative - BigCo")
+        number = platform.add_order("QA Screenshot of Ad Creative - BigCo")  # activated: submitted by the client
         assert [e["type"] for e in wait_events(sink_server, 1)] == ["workreduce.order.created"]
-        for count, status in enumerate(LIFECYCLE[1:], start=2):
-            platform.set_status(number, status)
+        walk = LIFECYCLE[LIFECYCLE.index("Activated") :]
+        for count, status in enumerate(walk[1:], start=2):
+            platform.move(number, status)
             got = wait_events(sink_server, count)
             assert len(got) == count, f"no event for {status}"
         steps = [(e["data"]["previous_status"], e["data"]["status"]) for e in events(sink_server)[1:]]  # type: ignore[index]
-        assert steps == list(itertools.pairwise(LIFECYCLE))
+        assert steps == list(itertools.pairwise(walk))
+        assert events(sink_server)[-1]["phase"] == "completed"  # Approved, learned although it left the list
         assert all(e["subject"] == f"order/{number}" for e in events(sink_server))  # the existing order: baseline only
         (message,) = slack.wait_for(1)
         assert message.json()["text"].startswith(f"WorkReduce order {number} is Delivered, please approve\n")
         time.sleep(2.5)  # more polls see nothing new
-        assert len(sink_server.requests) == len(LIFECYCLE)
+        assert len(sink_server.requests) == len(walk)
+    finally:
+        platform.stop()
+
+
+def test_an_order_the_client_cancels_is_announced_once_though_it_leaves_the_list(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = WorkReduce(WR_KEY, closed_lookup_status=404, status_filter_finds_closed=True).start()
+    try:
+        number = platform.add_order("To be canceled", status="In Progress")
+        source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
+        started(start, config(sink_server, slack, source))
+        wait_until(lambda: rdb.exists(keys.poll_baseline("wr")), what="baseline")
+        platform.cancel(number, by_client=True)
+        (event,) = wait_events(sink_server, 1)
+        assert (event["type"], event["data"]["status"], event["phase"]) == (  # type: ignore[index]
+            "workreduce.order.status_changed", "Client Canceled", "canceled",
+        )  # fmt: skip
+        time.sleep(2.5)
+        assert len(sink_server.requests) == 1
     finally:
         platform.stop()
 
@@ -88,7 +110,7 @@ def test_paging_across_250_orders_misses_none_and_survives_a_429_storm(
 ) -> None:
     platform = WorkReduce(WR_KEY).start()
     try:
-        numbers = [platform.add_order(f"order {n}", "Activated") for n in range(250)]
+        numbers = [platform.add_order(f"order {n}") for n in range(250)]
         platform.fail_next(6, 429, {"error": "Too Many Requests"}, **{"Retry-After": "1"})
         source = (
             f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1,"
@@ -98,7 +120,7 @@ def test_paging_across_250_orders_misses_none_and_survives_a_429_storm(
         got = wait_events(sink_server, 250, timeout=60)
         assert sorted(e["data"]["order_number"] for e in got) == sorted(numbers)  # type: ignore[index]
         assert len(got) == 250
-        pages = [q for method, path, q in platform.requests if path == "/v2/orders"]
+        pages = [request.query for request in platform.requests if request.path == "/v2/orders"]
         assert any(q.get("starting_after") for q in pages) and all(q["limit"] == ["100"] for q in pages)
     finally:
         platform.stop()
@@ -127,19 +149,20 @@ def test_worksection_task_created_done_reopened_and_commented(
 ) -> None:
     platform = Worksection(WS_KEY).start()
     try:
+        project = platform.add_project("Spring catalogue")
         source = (
             f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: {WS_KEY}, poll_interval: 1,"
             " comments: true}"
         )
         started(start, config(sink_server, slack, source))
         wait_until(lambda: rdb.exists(keys.poll_baseline("ws")), what="baseline")
-        task = platform.add_task("Proofread the brochure")
+        task = platform.add_task(project, "Proofread the brochure")
         wait_events(sink_server, 1)
-        platform.add_comment(task, "Started on page 3")
+        platform.act("post_comment", task, text="Started on page 3")
         wait_events(sink_server, 2)
-        platform.set_status(task, "done")
+        platform.act("close_task", task)
         wait_events(sink_server, 3)
-        platform.set_status(task, "active")
+        platform.act("reopen_task", task)
         got = wait_events(sink_server, 4)
         assert [e["type"] for e in got] == [
             "worksection.task.created",
@@ -157,7 +180,7 @@ def test_worksection_task_created_done_reopened_and_commented(
 def test_worktaps_accounts_created_updated_and_removed(
     start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
 ) -> None:
-    platform = WorkTaps(WT_TOKEN).start()
+    platform = WorkTaps(WT_TOKEN).start()  # pages from 1, as the document's "page number" reads
     try:
         for n in range(5):
             platform.add_account("Old", f"Hand{n}", f"old{n}@example.com")
@@ -169,7 +192,7 @@ def test_worktaps_accounts_created_updated_and_removed(
         wait_until(lambda: rdb.exists(keys.poll_baseline("wt")), what="baseline")
         ann = platform.add_account("Ann", "Lee", "ann@example.com")
         wait_events(sink_server, 1)
-        platform.update_account(ann, jobTitle="Lead editor")
+        platform.update_account(ann, meta={"jobTitle": "Lead editor"})
         wait_events(sink_server, 2)
         platform.remove_account(ann)
         got = wait_events(sink_server, 3)
@@ -178,7 +201,7 @@ def test_worktaps_accounts_created_updated_and_removed(
             "worktaps.account.updated",
             "worktaps.account.removed",
         ]
-        assert got[1]["data"]["changed"] == {"jobTitle": {"from": "Editor", "to": "Lead editor"}}  # type: ignore[index]
+        assert got[1]["data"]["changed"]["jobTitle"] == {"from": "Editor", "to": "Lead editor"}  # type: ignore[index]
 
         service.stop()  # a restart does not announce anything again
         again = started(start, config(sink_server, slack, source))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 import redis
 
+from tests.emulators.base import Outbox
 from tests.emulators.sharedworkforce import SharedWorkforce
 from tests.emulators.wordy import Wordy
 from tests.servers import TOKEN, CaptureServer, Service, wait_until
@@ -47,6 +48,11 @@ def platforms() -> Iterator[tuple[Wordy, SharedWorkforce]]:
     swf.stop()
 
 
+def delivered(outbox: Outbox) -> list[int | None]:
+    """Send what the platform owes now; the receiver's answers."""
+    return [callback.status for callback in outbox.flush()]
+
+
 def test_a_forged_wordy_status_callback_is_caught_by_confirmation(
     start: Callable[[str], Service],
     sink_server: CaptureServer,
@@ -54,40 +60,44 @@ def test_a_forged_wordy_status_callback_is_caught_by_confirmation(
     rdb: redis.Redis,
 ) -> None:
     wordy, swf = platforms
-    wordy.add_job(123, "aer")
     service = start(config(sink_server, wordy, swf, "    confirm: true"))
-    forged = service.wordy(b'{"status": ["aer", "c"], "job_id": 123}')  # Wordy says the job is still with the editor
+    job = wordy.add_job(status="aer", callback_url=f"{service.base}/hooks/wordy-main/{TOKEN}")
+    forged = service.wordy(f'{{"status": ["aer", "c"], "job_id": {job}}}'.encode())  # Wordy: still with the editor
     assert forged.status_code == 202
     wait_until(lambda: rdb.zcard(keys.MISMATCHES), what="a recorded mismatch")
     assert rdb.hget(keys.mismatch(forged.json()["id"]), "actual") == b"aer"
-    real = wordy.move(123, "acr", f"{service.base}/hooks/wordy-main/{TOKEN}")
-    assert real is not None and real.status_code == 202
+    wordy.set_status(job, "acr")  # the editor returns the job: Wordy calls back
+    assert delivered(wordy.outbox) == [202]
     sink_server.wait_for(1)
-    assert ids(sink_server) == [real.json()["id"]]
+    assert [event["data"]["status"] for event in (r.json() for r in sink_server.requests)] == ["acr"]
     time.sleep(1)
     assert len(sink_server.requests) == 1  # the forged one never went out
     assert "callback_not_confirmed" in service.logs() and WORDY_KEY not in service.logs()
+    listed = service.cli("events", "list", "--status", "mismatch")
+    assert listed.returncode == 0 and forged.json()["id"] in listed.stdout and "mismatch" in listed.stdout
+    assert b'workhooks_mismatches_total{source="wordy-main"} 1.0' in httpx.get(f"{service.base}/metrics").content
 
 
 def test_a_dropped_wordy_callback_is_recovered_by_reconciliation(
     start: Callable[[str], Service], sink_server: CaptureServer, platforms: tuple[Wordy, SharedWorkforce]
 ) -> None:
     wordy, swf = platforms
-    wordy.add_job(77, "acp")
     service = start(config(sink_server, wordy, swf, "    reconcile_interval: 1"))
     service.start_scheduler()
-    hook = f"{service.base}/hooks/wordy-main/{TOKEN}"
-    first = wordy.move(77, "aer", hook)
-    assert first is not None
+    job = wordy.add_job(status="acp", callback_url=f"{service.base}/hooks/wordy-main/{TOKEN}")
+    wordy.set_status(job, "aer")
+    assert delivered(wordy.outbox) == [202]
     sink_server.wait_for(1)
-    wordy.move(77, "acr")  # Wordy changes the status; its callback is lost
+    wordy.outbox.drop_next()
+    wordy.set_status(job, "acr")  # Wordy changes the status; its callback is lost
+    assert delivered(wordy.outbox) == []
     recovered = sink_server.wait_for(2, timeout=20)
     assert len(recovered) == 2
     event = recovered[1].json()
     assert (event["type"], event["data"]["previous_status"], event["data"]["status"]) == (
         "wordy.job.status_changed", "aer", "acr",
     )  # fmt: skip
-    late = service.wordy(b'{"status": ["aer", "acr"], "job_id": 77}')  # the callback turns up after all
+    late = service.wordy(wordy.outbox.dropped[0].body)  # the callback turns up after all
     assert late.status_code == 200 and late.json() == {"id": event["id"], "duplicate": True}
     time.sleep(1.5)
     assert len(sink_server.requests) == 2
@@ -100,21 +110,26 @@ def test_a_dropped_shared_workforce_callback_is_recovered_by_reconciliation(
     rdb: redis.Redis,
 ) -> None:
     wordy, swf = platforms
-    swf.complete(1, "Before we started", ["old"])  # baseline: not announced
+    swf.complete_task(swf.add_task("Before we started"), ["old"])  # baseline: not announced
     service = start(config(sink_server, wordy, swf))
     service.start_scheduler()
     wait_until(lambda: rdb.exists(keys.poll_baseline("swf")), what="baseline")
     hook = f"{service.base}/hooks/swf"
-    swf.complete(2, "Tag photo", ["cat"], hook)
-    sink_server.wait_for(1)
-    swf.complete(3, "Remove offensive language", ["My name is Dougie."])  # callback lost
+    swf.complete_task(swf.add_task("Tag photo", hook), ["cat"])
+    assert delivered(swf.outbox) == [202]
+    first = sink_server.wait_for(1)[0].json()
+    assert first["data"]["link"] == f"{swf.url}/tasks/{first['data']['task_id']}"  # the callback's Link header
+    lost = swf.add_task("Remove offensive language", hook)
+    swf.outbox.drop_next()
+    swf.complete_task(lost, ["My name is Dougie."])  # callback lost
+    assert delivered(swf.outbox) == []
     recovered = sink_server.wait_for(2, timeout=20)
     assert len(recovered) == 2
     event = recovered[1].json()
-    assert (event["type"], event["subject"]) == ("sharedworkforce.task.responses_received", "task/3")
-    assert event["data"]["responses"] == [{"answer": "My name is Dougie.", "id": "100"}]
-    callback = {"task": {"id": 3, "title": "Remove offensive language", "responses": event["data"]["responses"]}}
-    late = service.post("/hooks/swf", json.dumps(callback).encode(), "application/json", **{"x-api-key": SWF_KEY})
-    assert late.status_code == 200 and late.json()["id"] == event["id"]
+    assert (event["type"], event["subject"]) == ("sharedworkforce.task.responses_received", f"task/{lost}")
+    assert event["data"]["responses"] == swf.responses[lost]
+    late = swf.outbox.dropped[0]  # the callback turns up after all, as the platform sent it
+    answer = service.post("/hooks/swf", late.body, late.headers["Content-Type"], **{"x-api-key": SWF_KEY})
+    assert answer.status_code == 200 and answer.json()["id"] == event["id"]
     time.sleep(1.5)
     assert len(sink_server.requests) == 2

@@ -8,13 +8,15 @@ reconciliation or a later callback finds it, is accepted under the same id.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import cast
 
 import redis
 import structlog
 
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event
-from workhooks.store import keys
+from workhooks.store import keys, telemetry
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -29,6 +31,7 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
         pipe.expire(keys.mismatch(event.id), keys.EVENT_TTL)
         pipe.zadd(keys.MISMATCHES, {event.id: time.time()})
         pipe.delete(keys.event(event.id))
+        telemetry.count(pipe, "workhooks_mismatches", event.source)
         pipe.execute()
     log.warning(
         "callback_not_confirmed",
@@ -37,3 +40,25 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
         actual=actual,
         action="recorded, not applied or delivered",
     )
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    event: Event
+    claimed: str
+    actual: str
+    at: str
+
+
+def list_mismatches(connection: redis.Redis, limit: int = 100) -> list[Mismatch]:
+    """The callbacks confirm refused, newest first (the console's failures, `events list --status mismatch`)."""
+    ids = [raw.decode() for raw in cast(list[bytes], connection.zrevrange(keys.MISMATCHES, 0, limit - 1))]
+    with connection.pipeline(transaction=False) as pipe:
+        for event_id in ids:
+            pipe.hgetall(keys.mismatch(event_id))
+        found = pipe.execute()
+    return [
+        Mismatch(Event.from_json(fields[b"event"]), fields[b"claimed"].decode(), fields[b"actual"].decode(),
+                 fields[b"at"].decode())
+        for fields in found if fields
+    ]  # fmt: skip

@@ -20,7 +20,7 @@ from workhooks.store import keys
 
 PAGE = 500
 MAX_SCANNED = 200_000  # a filter that matches nothing stops here rather than reading every event
-STATUSES = ("queued", "processed", "delivered", "retrying", "dead")
+STATUSES = ("queued", "processed", "delivered", "retrying", "dead", "mismatch")
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,24 @@ def status_of(processed: bool, deliveries: dict[str, str]) -> str:
     return "delivered"
 
 
-def _page(connection: redis.Redis, ids: list[bytes], sinks: list[str]) -> Iterator[tuple[Event | None, list[object]]]:
+def _page(
+    connection: redis.Redis, ids: list[bytes], sinks: list[str]
+) -> Iterator[tuple[Event | None, bool, list[object]]]:
+    """(event, refused by confirm, [processed, delivery status per sink]) for each id."""
     with connection.pipeline(transaction=False) as pipe:
         for event_id in ids:
             decoded = event_id.decode()
             pipe.get(keys.event(decoded))
+            pipe.hget(keys.mismatch(decoded), "event")  # confirm released the event: its record keeps it
             pipe.hexists(keys.raw(decoded), processing.PROCESSED_AT)
             for sink in sinks:
                 pipe.hget(keys.delivery(delivery.delivery_id(decoded, sink)), "status")
         replies = pipe.execute()
-    width = 2 + len(sinks)
+    width = 3 + len(sinks)
     for index in range(len(ids)):
-        raw, *rest = replies[index * width : (index + 1) * width]
-        yield (Event.from_json(raw) if raw else None), rest
+        raw, refused, *rest = replies[index * width : (index + 1) * width]
+        kept = raw or refused
+        yield (Event.from_json(kept) if kept else None), raw is None and refused is not None, rest
 
 
 def find(
@@ -99,7 +104,7 @@ def find(
         if upper == "+inf":
             upper = repr(rows[0][1])
         consumed = 0
-        for (event, replies), (_, score) in zip(
+        for (event, refused, replies), (_, score) in zip(
             _page(connection, [event_id for event_id, _ in rows], sinks), rows, strict=True
         ):
             offset, consumed = offset + 1, consumed + 1
@@ -109,7 +114,7 @@ def find(
             deliveries = {
                 sink: value.decode() for sink, value in zip(sinks, statuses, strict=True) if isinstance(value, bytes)
             }
-            status = status_of(bool(processed), deliveries)
+            status = "mismatch" if refused else status_of(bool(processed), deliveries)
             if filters.status is None or status == filters.status:
                 found.append(Listed(event, score, status, deliveries))
                 if len(found) == limit:

@@ -18,8 +18,8 @@ from workers import settings
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event
 from workhooks.platforms import PLATFORMS
-from workhooks.platforms.api import AuthError, PollError
-from workhooks.platforms.base import Item, Poller, SourceSettings, State
+from workhooks.platforms.api import AuthError, PartialPollError, PollError
+from workhooks.platforms.base import Item, Poller, SourceSettings
 from workhooks.store import keys, telemetry
 from workhooks.store.ingest import Ingest, prepare
 
@@ -52,9 +52,12 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
         return {"outcome": "already polling"}
     started = time.perf_counter()
     api = poller.client(source)
+    partial: PartialPollError | None = None
     try:
         try:
             items = poller.fetch(source, api)
+        except PartialPollError as error:  # what was read before the error is applied all the same
+            items, partial = error.items, error
         except PollError as error:
             wait = _back_off(connection, name, interval, error)
             level = log.error if isinstance(error, AuthError) else log.warning
@@ -65,11 +68,21 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
                 telemetry.count(pipe, "workhooks_polls", name, "failed")
                 pipe.execute()
             return {"outcome": "failed", "error": str(error)}
-        emitted = _apply(connection, name, source, poller, items, api)
+        emitted = _apply(connection, name, source, poller, items, api, complete=partial is None or partial.complete)
     finally:
         api.close()
         _release(connection, name, token)
     took = round((time.perf_counter() - started) * 1000, 1)
+    if partial is not None:
+        wait = _back_off(connection, name, interval, partial)
+        log.warning("poll_partial", source=name, error=str(partial), items=len(items), emitted=emitted,
+                    next_poll_in_s=round(wait, 1))  # fmt: skip
+        with connection.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.poll_status(name), mapping={"last_error": str(partial), "last_error_at": utc_now(),
+                                                       "items": len(items), "emitted": emitted})  # fmt: skip
+            telemetry.count(pipe, "workhooks_polls", name, "partial")
+            pipe.execute()
+        return {"outcome": "partial", "items": len(items), "emitted": emitted, "error": str(partial)}
     with connection.pipeline(transaction=False) as pipe:
         pipe.hset(
             keys.poll_status(name),
@@ -88,8 +101,21 @@ def _record_silently(pipe: Any, name: str, poller: Poller, subject: str, item: I
     pipe.set(keys.state(name, subject), json.dumps(state), ex=keys.STATE_TTL)
 
 
+def _key_of(poller: Poller, item: Item) -> str | None:
+    try:
+        return poller.key(item)
+    except (KeyError, TypeError):  # a snapshot from before this poller kept its key
+        return None
+
+
 def _apply(
-    connection: redis.Redis, name: str, source: SourceSettings, poller: Poller, items: list[Item], api: Any
+    connection: redis.Redis,
+    name: str,
+    source: SourceSettings,
+    poller: Poller,
+    items: list[Item],
+    api: Any,
+    complete: bool = True,
 ) -> int:
     subjects = [f"{poller.entity}/{poller.key(item)}" for item in items]
     stored = connection.mget([keys.state(name, subject) for subject in subjects]) if subjects else []
@@ -111,16 +137,21 @@ def _apply(
                 poller.enrich(source, api, item)
             found += poller.changes(before, item)
         pipe.execute()
-    members = connection.smembers(known_key)
-    gone = {member.decode() if isinstance(member, bytes) else str(member) for member in members} - set(subjects)
-    removed_subjects = []
-    for subject in sorted(gone):
-        raw = connection.get(keys.state(name, subject))
-        state: State | None = json.loads(raw) if raw else None
-        announced = poller.removed(state["current"]) if state and state.get("current") else []
-        if announced:
-            found += announced
-            removed_subjects.append(subject)
+    members = connection.smembers(known_key) if complete else set()  # only a whole listing shows what is gone
+    gone = sorted({member.decode() if isinstance(member, bytes) else str(member) for member in members} - set(subjects))
+    stored_gone = connection.mget([keys.state(name, subject) for subject in gone]) if gone else []
+    last_seen = {subject: json.loads(raw).get("current") for subject, raw in zip(gone, stored_gone, strict=True) if raw}
+    lost = [subject for subject in gone if not last_seen.get(subject)]  # nothing known about it: stop tracking
+    by_key = {_key_of(poller, item): subject for subject, item in last_seen.items() if item}
+    by_key.pop(None, None)
+    try:
+        learned = poller.vanished(source, api, [last_seen[subject] for subject in by_key.values()]) if by_key else None
+    except PollError as error:  # what we read is still applied; the missing ones are looked up next time
+        log.warning("poll_lookup_failed", source=name, missing=len(by_key), error=str(error))
+        learned = None
+    if learned is not None:
+        found += learned.callbacks
+        lost += [by_key[item_key] for item_key in learned.forget if item_key in by_key]
 
     ingest = Ingest()
     emitted = 0
@@ -131,8 +162,8 @@ def _apply(
     with connection.pipeline(transaction=False) as pipe:
         if subjects:
             pipe.sadd(known_key, *subjects)
-        if removed_subjects:
-            pipe.srem(known_key, *removed_subjects)
+        if lost:
+            pipe.srem(known_key, *lost)
         pipe.set(baseline_key, utc_now())
         pipe.execute()
     if baseline:

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.openapi import ERROR, json_answer
 from receiver.routes import http_error
-from workers import delivery, eventlog, router, state
+from workers import confirmation, delivery, eventlog, router, state
 from workhooks.config.schema import Config
 from workhooks.core.events import Event, Phase
 from workhooks.store import health, keys, quarantine
@@ -137,6 +137,13 @@ class Admin:
         log.info("admin_replay", delivery=request.path_params["delivery_id"], outcome=outcome)
         status = {"queued": 202, "not found": 404}.get(outcome, 409)
         return JSONResponse({"outcome": outcome}, status_code=status)
+
+    def list_mismatches(self, request: Request) -> Response:
+        items = confirmation.list_mismatches(self.connection, limit=MAX_PAGE)
+        return JSONResponse(
+            {"items": [{"event": item.event.to_cloudevent(), "claimed": item.claimed, "actual": item.actual,
+                        "at": item.at} for item in items]}
+        )  # fmt: skip
 
     def list_quarantine(self, request: Request) -> Response:
         items = quarantine.list_items(self.connection, limit=MAX_PAGE)
@@ -259,6 +266,9 @@ ADMIN_PATHS: dict[str, Any] = {
         outcome=True,
     ),
     "/admin/api/quarantine": _admin("get", "Authenticated callbacks that could not be parsed", {"200": "Items."}),
+    "/admin/api/mismatches": _admin(
+        "get", "Status callbacks the platform's API contradicted (confirm: true), not applied", {"200": "Items."}
+    ),
     "/admin/api/quarantine/{item_id}/replay": _admin(
         "post",
         "Parse a quarantined body again and queue it",
@@ -287,6 +297,7 @@ def create_admin(config: Config, redis_url: str) -> Starlette | None:
             Route("/api/dead-letters", admin.dead_letters, methods=["GET"]),
             Route("/api/deliveries/{delivery_id}/replay", admin.replay_delivery, methods=["POST"]),
             Route("/api/quarantine", admin.list_quarantine, methods=["GET"]),
+            Route("/api/mismatches", admin.list_mismatches, methods=["GET"]),
             Route("/api/quarantine/{item_id}/replay", admin.replay_quarantined, methods=["POST"]),
             Route("/api/health", admin.health, methods=["GET"]),
         ],

@@ -27,6 +27,15 @@ class PollError(Exception):
         self.backoff = backoff
 
 
+class PartialPollError(PollError):
+    """A poll that failed part-way: ``items`` were read and are applied; the error backs off as usual.
+    ``complete``: the listing itself was whole (only extra reads, such as comments, stopped)."""
+
+    def __init__(self, error: PollError, items: list[dict[str, Any]], complete: bool) -> None:
+        super().__init__(str(error), error.backoff)
+        self.items, self.complete = items, complete
+
+
 class AuthError(PollError):
     """The platform refused our credentials: nothing will work until the key is fixed."""
 
@@ -48,9 +57,14 @@ class ApiClient:
         self.client.close()
 
     def get_json(
-        self, url: str, params: dict[str, Any] | None = None, explain: Callable[[httpx.Response], None] | None = None
+        self,
+        url: str,
+        params: dict[str, Any] | None = None,
+        explain: Callable[[httpx.Response], None] | None = None,
+        absent: tuple[int, ...] = (),
     ) -> Any:
-        """GET and decode JSON; ``explain`` may raise a PollError for a platform's own error bodies."""
+        """GET and decode JSON; ``explain`` may raise a PollError for a platform's own error bodies.
+        A status in ``absent`` (404, 410: the thing is not there) answers None instead of failing."""
         delay = 0.5
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -59,6 +73,8 @@ class ApiClient:
             except httpx.HTTPError as error:
                 failure: PollError = PollError(f"{type(error).__name__}: {error}")
             else:
+                if response.status_code in absent:
+                    return None
                 if explain is not None:
                     explain(response)
                 if response.status_code in (401, 403):

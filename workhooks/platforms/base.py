@@ -87,12 +87,21 @@ class CallbackSource:
     decode: Callable[[bytes, str | None], dict[str, Any]]
     to_callback: Callable[[dict[str, Any]], Callback]
     body_key: Callable[[dict[str, Any]], str | None] = lambda document: None
+    from_headers: Callable[[Mapping[str, str]], dict[str, Any]] = lambda headers: {}  # more data, from headers
     summary: str = ""
     body_schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # content type -> JSON Schema
 
 
-def _no_removals(previous: Item) -> list[Callback]:
-    return []
+@dataclass(frozen=True, slots=True)
+class Vanished:
+    """What a poller learned about known subjects missing from a complete listing."""
+
+    callbacks: list[Callback] = field(default_factory=list)  # what to announce
+    forget: list[str] = field(default_factory=list)  # keys no longer to track (closed, removed)
+
+
+def _keep_tracking(settings: Any, api: ApiClient, gone: list[Item]) -> Vanished:
+    return Vanished()  # nothing to say yet: look again at the next poll
 
 
 def _current(state: State | None) -> Item | None:
@@ -110,7 +119,8 @@ class Poller:
     key: Callable[[Item], str]
     snapshot: Callable[[Item], Item]
     changes: Callable[[Item | None, Item], list[Callback]]
-    removed: Callable[[Item], list[Callback]] = _no_removals
+    # I/O allowed: learn what became of known subjects a complete listing no longer shows
+    vanished: Callable[[Any, ApiClient, list[Item]], Vanished] = _keep_tracking
     previous: Callable[[State | None], Item | None] = _current
     initial_state: Callable[[Item], State] | None = None  # default: {"current": snapshot(item)}
     enrich: Callable[[Any, ApiClient, Item], None] | None = None  # extra reads for an item seen for the first time

@@ -21,6 +21,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_events_processed": ("events applied to their job/task state", ("source", "type")),
     "workhooks_deliveries": ("delivery attempts by outcome: delivered, failed (will retry), dead", ("sink", "outcome")),
     "workhooks_polls": ("polls of a pull source by outcome", ("source", "outcome")),
+    "workhooks_mismatches": ("status callbacks the platform's own API contradicted (confirm: true)", ("source",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_processing_delay_seconds": ("from callback accepted to event processed", ("source",)),

@@ -68,5 +68,5 @@ def test_worktaps_updated_names_the_changed_fields_and_removed() -> None:
         "jobTitle": {"from": "Editor", "to": "Lead"},
     }
     assert worktaps.changes(worktaps.snapshot(account), account) == []
-    (removed,) = worktaps.removed(worktaps.snapshot(account))
+    removed = worktaps.removed(worktaps.snapshot(account))
     assert (removed.type, removed.subject, removed.phase) == ("worktaps.account.removed", "account/7", "canceled")

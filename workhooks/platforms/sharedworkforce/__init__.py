@@ -18,6 +18,7 @@ PLATFORM = Platform(
         decode=callback.decode,
         to_callback=callback.to_callback,
         body_key=callback.api_key,
+        from_headers=callback.from_headers,
         summary="A Shared Workforce task-response callback",
         body_schemas=callback.BODY_SCHEMAS,
     ),

@@ -15,7 +15,8 @@ from workhooks.platforms.base import Poller, State
 from workhooks.platforms.sharedworkforce import callback
 from workhooks.platforms.sharedworkforce.settings import SharedWorkforceSettings
 
-ACCEPT = "application/json"
+# The document: a request without the Shared Workforce MIME type in Accept is refused (406).
+ACCEPT = f"{callback.VENDOR_JSON}, application/json"
 
 
 def client(settings: SharedWorkforceSettings) -> ApiClient:
@@ -66,10 +67,6 @@ def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callbac
         return []
 
 
-def removed(previous_snapshot: dict[str, Any]) -> list[Callback]:
-    return []
-
-
 RECONCILER = Poller(
     entity="task",
     client=client,
@@ -77,7 +74,6 @@ RECONCILER = Poller(
     key=key,
     snapshot=snapshot,
     changes=changes,
-    removed=removed,
     previous=previous,
     enrich=enrich,
 )

@@ -11,6 +11,7 @@ unparseable (400, quarantined) rather than guessed at.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XMLParseError
@@ -25,8 +26,11 @@ from workhooks.core.media import MAX_JSON_DEPTH, load_json, media_type
 RESPONSES_RECEIVED = "sharedworkforce.task.responses_received"
 EVENT_TYPES = (RESPONSES_RECEIVED,)
 
-JSON_TYPES = {"application/vnd.com.sharedworkforce.text+json", "application/json", "text/json"}
-XML_TYPES = {"application/vnd.com.sharedworkforce.text+xml", "application/xml", "text/xml"}
+VENDOR_JSON = "application/vnd.com.sharedworkforce.text+json"
+VENDOR_XML = "application/vnd.com.sharedworkforce.text+xml"
+JSON_TYPES = {VENDOR_JSON, "application/json", "text/json"}
+XML_TYPES = {VENDOR_XML, "application/xml", "text/xml"}
+MAX_LINK = 2048
 RESPONSE_FIELDS = ("id", "username", "answer", "new_image_url")
 _TASK = {
     "type": "object",
@@ -192,6 +196,19 @@ def to_callback(document: dict[str, Any]) -> Callback:
         identity=(str(task_id).strip(), *identity),
         phase="completed",
     )
+
+
+def from_headers(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The task's page on Shared Workforce, from ``Link: <https://...>; rel="response"`` (the document's
+    callbacks carry it); nothing when absent, malformed or not an http(s) URL."""
+    value = headers.get("link", "")[:MAX_LINK]
+    for part in value.split(","):
+        target, _, params = part.strip().partition(";")
+        if target.startswith("<") and target.endswith(">") and 'rel="response"' in params.replace(" ", ""):
+            url = target[1:-1]
+            if url.startswith(("https://", "http://")) and not any(c in url for c in '<>" \t\r\n'):
+                return {"link": url}
+    return {}
 
 
 def parse(body: bytes, content_type: str | None) -> Callback:

@@ -20,6 +20,10 @@ DEFAULTS = {
 
 
 def link(event: Event) -> str | None:
+    """The callback's own Link header when it had one, else the task's page."""
+    given = event.data.get("link")
+    if isinstance(given, str):
+        return given
     return f"https://sharedworkforce.com/tasks/{event.data['task_id']}" if "task_id" in event.data else None
 
 

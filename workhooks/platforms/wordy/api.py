@@ -73,10 +73,6 @@ def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callbac
         return []
 
 
-def removed(previous_snapshot: dict[str, Any]) -> list[Callback]:
-    return []
-
-
 def confirm(settings: WordySettings, event: Event) -> str | None:
     """With `confirm: true`, a status callback is trusted only if GET /job/{id}/ shows that status:
     None when it does (or there is nothing to confirm), else the status Wordy shows."""

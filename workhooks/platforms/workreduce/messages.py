@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from workhooks.core.templates import Template
 from workhooks.platforms.base import Presenter
-from workhooks.platforms.workreduce.poller import CREATED, STATUS_CHANGED
+from workhooks.platforms.workreduce.poller import CLOSED, CREATED, STATUS_CHANGED
 
 DEFAULTS = {
     CREATED: Template(
@@ -17,6 +17,11 @@ DEFAULTS = {
         "{% if data.status == 'Delivered' %}, please approve{% endif %}",
         body="{{ data.name }}: {{ data.previous_status }} → {{ data.status }}"
         "{% if data.get('requester_email') %} (requested by {{ data.requester_email }}){% endif %}.",
+    ),
+    CLOSED: Template(
+        title="WorkReduce order {{ data.order_number }} closed",
+        body="{{ data.name }} left the open orders after {{ data.previous_status }}; WorkReduce did not say "
+        "whether it was approved or canceled.",
     ),
 }
 PRESENTER = Presenter(name="WorkReduce", defaults=DEFAULTS)

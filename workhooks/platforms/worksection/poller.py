@@ -7,12 +7,13 @@ read here and logged with their meaning.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import httpx
 
 from workhooks.core.events import Callback, Phase
-from workhooks.platforms.api import ApiClient, AuthError, PollError, RateLimitedError
+from workhooks.platforms.api import ApiClient, AuthError, PartialPollError, PollError, RateLimitedError
 from workhooks.platforms.base import Poller
 from workhooks.platforms.worksection.settings import WorksectionSettings
 
@@ -75,12 +76,25 @@ def fetch(settings: WorksectionSettings, api: ApiClient) -> list[dict[str, Any]]
         raise PollError("get_all_tasks answered no task list")
     found = [task for task in tasks if isinstance(task, dict) and task.get("id") is not None]
     if settings.comments:
-        for task in found:
-            if task.get("status") != "done" and task.get("page"):
+        for task in _comment_turn(settings, found):
+            try:
                 answer = api.get_json(_url(settings), signed("get_comments", key, task["page"]), explain=_explain)
-                comments = answer.get("data") if isinstance(answer, dict) else None
-                task["comments"] = [c for c in comments or [] if isinstance(c, dict) and c.get("id") is not None]
+            except PollError as error:  # a quota (20) or any error: keep the tasks and comments read so far
+                raise PartialPollError(error, found, complete=True) from None
+            comments = answer.get("data") if isinstance(answer, dict) else None
+            task["comments"] = [c for c in comments or [] if isinstance(c, dict) and c.get("id") is not None]
     return found
+
+
+def _comment_turn(settings: WorksectionSettings, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The open tasks whose comments this poll reads: all of them, or `comments_per_poll` taking turns
+    (a window that moves on by one budget each poll interval), so a large account still finishes polls."""
+    open_tasks = sorted((t for t in tasks if t.get("status") != "done" and t.get("page")), key=lambda t: str(t["id"]))
+    budget = settings.comments_per_poll
+    if len(open_tasks) <= budget:
+        return open_tasks
+    start = (int(time.time() // settings.poll_interval) * budget) % len(open_tasks)
+    return (open_tasks[start:] + open_tasks[:start])[:budget]
 
 
 def key(task: dict[str, Any]) -> str:
@@ -98,6 +112,8 @@ def snapshot(task: dict[str, Any]) -> dict[str, Any]:
 def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callback]:
     """Pure: what happened to one task since its last snapshot (None: never seen)."""
     current = snapshot(task)
+    if "comment_ids" not in current and previous is not None and "comment_ids" in previous:
+        current["comment_ids"] = previous["comment_ids"]  # not read this poll: keep what was known
     task_id, status = str(current["id"]), str(current.get("status"))
     subject = f"task/{task_id}"
     phase = STATUS_PHASES.get(status, "in_progress")
@@ -122,8 +138,4 @@ def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callb
     return found
 
 
-def removed(previous: dict[str, Any]) -> list[Callback]:
-    return []  # the API cannot delete tasks
-
-
-POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, removed=removed)
+POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes)

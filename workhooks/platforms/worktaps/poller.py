@@ -1,7 +1,11 @@
 """WorkTaps accounts: GET /api/v1/accounts (limit/page), bearer token.
 
 Errors come as 4xx with {"code": 4xxxx, "message": ...}; 40000 is "unauthorized".
-An account missing from a complete listing was removed.
+
+Pages count from 1: the document calls `page` a page number "calculated based on the limit"
+and never mentions 0 or an offset. Offset paging shifts when accounts are added or removed
+while a poll pages, so an account missing from one listing is not yet "removed": it is looked
+up (GET /api/v1/account/<id>), and only 40003 "Account id not found" announces the removal.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import httpx
 
 from workhooks.core.events import Callback
 from workhooks.platforms.api import ApiClient, AuthError, PollError
-from workhooks.platforms.base import Poller
+from workhooks.platforms.base import Poller, Vanished
 from workhooks.platforms.worktaps.settings import WorkTapsSettings
 
 ENTITY = "account"
@@ -88,10 +92,44 @@ def changes(previous: dict[str, Any] | None, account: dict[str, Any]) -> list[Ca
     return [Callback(UPDATED, subject, {**base, "changed": changed}, identity, "in_progress")]
 
 
-def removed(previous: dict[str, Any]) -> list[Callback]:
+def removed(previous: dict[str, Any]) -> Callback:
     account_id = str(previous["id"])
     data = {"account_id": account_id, "name": _name(previous), "email": previous.get("email"), ENTITY: previous}
-    return [Callback(REMOVED, f"account/{account_id}", data, (account_id, "removed"), "canceled")]
+    return Callback(REMOVED, f"account/{account_id}", data, (account_id, "removed"), "canceled")
 
 
-POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, removed=removed)
+class _NotFoundError(Exception):
+    pass
+
+
+def _explain_lookup(response: httpx.Response) -> None:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400 and isinstance(body, dict) and body.get("code") == 40003:
+        raise _NotFoundError  # "Account id [id] not found"
+    _explain(response)
+
+
+def vanished(settings: WorkTapsSettings, api: ApiClient, gone: list[dict[str, Any]]) -> Vanished:
+    """Accounts missing from this poll's listing: removed only if WorkTaps says it has no such account."""
+    announced: list[Callback] = []
+    forget: list[str] = []
+    for previous in gone:
+        url = f"{str(settings.base_url).rstrip('/')}/api/v1/account/{key(previous)}"
+        try:
+            found = api.get_json(url, explain=_explain_lookup, absent=(404,))
+        except _NotFoundError:
+            found = None
+        if isinstance(found, dict) and found.get("id") is not None:
+            announced += changes(previous, found)  # still there: it only moved between pages
+        else:
+            announced.append(removed(previous))
+            forget.append(key(previous))
+    return Vanished(announced, forget)
+
+
+POLLER = Poller(
+    entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, vanished=vanished
+)
