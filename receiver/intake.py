@@ -17,7 +17,7 @@ import redis.asyncio
 import structlog
 from redis.exceptions import RedisError
 
-from receiver.spool import Spool, SpoolError, read
+from receiver.spool import Spool, SpoolError, in_arrival_order
 from workhooks.store.ingest import WAIT_MS, Ingest, NotReplicatedError, Prepared
 
 BREAKER_SECONDS = 1.0
@@ -47,20 +47,23 @@ class Intake:
     def redis_down(self) -> bool:
         return time.monotonic() < self._redis_down_until
 
-    async def accept(self, item: Prepared) -> Outcome:
+    async def accept(self, item: Prepared) -> tuple[Outcome, str]:
+        """What became of the callback, and its id (a receipt for an observation spooled: its id is
+        given when the spool is drained)."""
         if not self.redis_down and not self.spool.pending and not self._others_waiting:  # spooled ones first
             try:
-                return "accepted" if await self.ingest.submit(self.client, item) else "duplicate"
+                accepted = await self.ingest.submit(self.client, item)
+                return ("accepted" if accepted.created else "duplicate"), accepted.id
             except NotReplicatedError as error:
                 # On the primary only: keep a copy on disk too, so losing the primary now loses nothing.
                 log.warning("not_replicated", action="spooling a copy", wait_ms=WAIT_MS)
                 await self._spool(item)
-                return "accepted" if error.stored else "duplicate"
+                return ("accepted" if error.accepted.created else "duplicate"), error.accepted.id
             except RedisError as error:
                 self._trip()
                 log.warning("redis_unavailable", error=type(error).__name__, action="spooling")
         await self._spool(item)
-        return "spooled"
+        return "spooled", item.event_id
 
     async def _spool(self, item: Prepared) -> None:
         try:
@@ -69,15 +72,16 @@ class Intake:
             raise UnavailableError(str(error)) from None
 
     async def drain(self) -> int:
-        """Move every spooled record into Redis, in order; returns how many were moved."""
+        """Move every spooled record into Redis in the order the callbacks arrived (across every
+        file, not file by file), each compared with its subject as of its arrival; returns how many."""
         moved = 0
         async with self._drain_lock:
             with self.spool.claim() as paths:
+                for item in in_arrival_order(paths):
+                    with contextlib.suppress(NotReplicatedError):  # best effort: the primary has it
+                        await self.ingest.submit(self.client, item, late=True)
+                    moved += 1
                 for path in paths:
-                    for item in read(path):
-                        with contextlib.suppress(NotReplicatedError):  # best effort: the primary has it
-                            await self.ingest.submit(self.client, item)
-                        moved += 1
                     path.unlink()
         return moved
 

@@ -46,7 +46,13 @@ _ANSWERS: dict[str, Any] = {
         {
             "type": "object",
             "required": ["id"],
-            "properties": {"id": {"type": "string", "pattern": "^evt_[0-9a-f]{32}$"}},
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "pattern": "^(evt|rcpt)_[0-9a-f]{32}$",
+                    "description": "The event's id; rcpt_: a receipt, while Redis (which gives the id) is away",
+                }
+            },
             "additionalProperties": False,
         },
         "Accepted: stored in Redis (or fsync'd to the spool while Redis is away) before this answer.",

@@ -66,13 +66,13 @@ def _source(request: Request, style: AuthStyle) -> tuple[str, SourceSettings, Ca
 async def _accept(request: Request, source: SourceSettings, event: Event, content_type: str, body: bytes) -> Response:
     intake: Intake = request.app.state.intake
     try:
-        outcome = await intake.accept(prepare(event, content_type, body, source.secrets()))
+        outcome, event_id = await intake.accept(prepare(event, content_type, body, source.secrets()))
     except UnavailableError as error:
         return _unavailable(error)
-    structlog.contextvars.bind_contextvars(event_id=event.id, type=event.type, outcome=outcome)
+    structlog.contextvars.bind_contextvars(event_id=event_id, type=event.type, outcome=outcome)
     if outcome == "duplicate":
-        return JSONResponse({"id": event.id, "duplicate": True}, status_code=200)
-    return JSONResponse({"id": event.id}, status_code=202)
+        return JSONResponse({"id": event_id, "duplicate": True}, status_code=200)
+    return JSONResponse({"id": event_id}, status_code=202)
 
 
 async def _quarantine(

@@ -145,3 +145,9 @@ def read(path: Path) -> Iterator[Prepared]:
         for line in stream:
             if line.endswith(b"\n"):
                 yield Prepared.from_line(line)
+
+
+def in_arrival_order(paths: list[Path]) -> list[Prepared]:
+    """Every record of these files, oldest arrival first (receivers each write their own file)."""
+    records = [item for path in paths for item in read(path)]
+    return sorted(records, key=lambda item: item.received_at)  # stable: a file's own order is kept on ties

@@ -1,8 +1,8 @@
 """Callbacks a platform's API contradicted (`confirm: true` on a Wordy source): recorded, not applied.
 
-A mismatch (forged, or stale: the platform says the subject is elsewhere now) is recorded with
-both sides and not delivered; its event id is released so that the real change, when
-reconciliation or a later callback finds it, is accepted under the same id.
+A mismatch (forged, or stale: the platform says the subject is elsewhere now and cannot have
+got there from what the callback claims) is recorded with both sides and not delivered; the
+lane it set goes back to its value before, unless a newer observation has replaced it since.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import structlog
 
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event
-from workhooks.store import keys, telemetry
+from workhooks.store import ingest, keys, telemetry
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -33,6 +33,7 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
         pipe.delete(keys.event(event.id))
         telemetry.count(pipe, "workhooks_mismatches", event.source)
         pipe.execute()
+    ingest.release(connection, event.source, event.subject, event.id)  # its lane goes back, if still its
     log.warning(
         "callback_not_confirmed",
         subject=event.subject,

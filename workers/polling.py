@@ -119,7 +119,14 @@ def _apply(
 ) -> int:
     subjects = [f"{poller.entity}/{poller.key(item)}" for item in items]
     stored = connection.mget([keys.state(name, subject) for subject in subjects]) if subjects else []
-    previous = [poller.previous(json.loads(raw) if raw else None) for raw in stored]
+    # The diff base is what the last poll saw (kept by the poller itself: the workers' state lags
+    # ingest, so a second change before a worker applied the first would otherwise be missed), else
+    # the state (a subject a callback or the release before told us about).
+    seen = connection.hmget(keys.poll_seen(name), subjects) if subjects else []
+    previous = [
+        json.loads(last) if last else poller.previous(json.loads(raw) if raw else None)
+        for last, raw in zip(seen, stored, strict=True)
+    ]
     known_key = keys.poll_known(name)
     baseline_key = keys.poll_baseline(name)
     # The first poll records what it finds without announcing it (unless announce_existing);
@@ -158,12 +165,18 @@ def _apply(
     for callback in found:
         event = Event.from_callback(name, callback)
         body = json.dumps(callback.data.get(poller.entity, {}), separators=(",", ":")).encode()
-        emitted += ingest.submit_sync(connection, prepare(event, "application/json", body, source.secrets()))
+        emitted += ingest.submit_sync(connection, prepare(event, "application/json", body, source.secrets())).created
     with connection.pipeline(transaction=False) as pipe:
         if subjects:
             pipe.sadd(known_key, *subjects)
+            snapshots: dict[Any, Any] = {
+                subject: json.dumps(poller.carry(before, poller.snapshot(item)), separators=(",", ":"))
+                for subject, before, item in zip(subjects, previous, items, strict=True)
+            }
+            pipe.hset(keys.poll_seen(name), mapping=snapshots)
         if lost:
             pipe.srem(known_key, *lost)
+            pipe.hset(keys.poll_seen(name), mapping=dict.fromkeys(lost, "null"))  # gone: back is a new arrival
         pipe.set(baseline_key, utc_now())
         pipe.execute()
     if baseline:

@@ -156,6 +156,13 @@ class WorkReduce(Emulator):
             for step in LIFECYCLE[here + 1 : there + 1]:
                 self._set(number, step)
 
+    def send_back(self, number: str, status: str) -> None:
+        """A move the document's one-way lifecycle does not draw but work does: QA sends the order back
+        (In QA -> In Progress). Assumed possible; the status is one of the table's."""
+        assert status in STATUS_VALUES and status not in CLOSED
+        with self.lock:
+            self._set(number, status)
+
     def cancel(self, number: str, by_client: bool = False) -> None:
         with self.lock:
             self._set(number, "Client Canceled" if by_client else "Canceled")

@@ -38,8 +38,9 @@ def accept(rdb: redis.Redis, jobs: range) -> list[str]:
     for job in jobs:
         body = b'{"status": ["acp", "aer"], "job_id": %d}' % job
         event = Event.from_callback("wordy-main", wordy.parse(body, "application/json"))
-        assert Ingest().submit_sync(rdb, prepare(event, "application/json", body))
-        ids.append(event.id)
+        accepted = Ingest().submit_sync(rdb, prepare(event, "application/json", body))
+        assert accepted.created
+        ids.append(accepted.id)
     return ids
 
 

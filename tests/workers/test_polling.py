@@ -210,3 +210,56 @@ def test_comment_reads_take_turns_within_the_budget(
         assert len(queued_events(rdb)) == 3
     finally:
         platform.stop()
+
+
+def statuses_announced(rdb: redis.Redis) -> list[tuple[str, str]]:
+    return [(event["data"].get("previous_status"), event["data"]["status"]) for event in queued_events(rdb)]
+
+
+def test_a_worksection_task_closed_reopened_and_closed_again_is_three_events(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    platform = Worksection("key").start()
+    try:
+        configure(f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: key}}")
+        task = platform.add_task(platform.add_project("P"), "Proofread")
+        polling.poll(rdb, "ws")  # the baseline
+        for action in ("close_task", "reopen_task", "close_task"):
+            platform.act(action, task)
+            assert polling.poll(rdb, "ws")["emitted"] == 1, action
+            assert polling.poll(rdb, "ws")["emitted"] == 0  # an overlapping poll sees the same: a resend
+        assert statuses_announced(rdb) == [("active", "done"), ("done", "active"), ("active", "done")]
+    finally:
+        platform.stop()
+
+
+def test_an_order_sent_back_through_qa_announces_its_second_in_qa(rdb: redis.Redis, workreduce: WorkReduce) -> None:
+    number = workreduce.add_order("A", status="In QA")
+    polling.poll(rdb, "wr")  # the baseline
+    workreduce.send_back(number, "In Progress")
+    assert polling.poll(rdb, "wr")["emitted"] == 1
+    workreduce.move(number, "In QA")
+    assert polling.poll(rdb, "wr")["emitted"] == 1
+    assert statuses_announced(rdb) == [("In QA", "In Progress"), ("In Progress", "In QA")]
+
+
+def test_a_field_changed_back_and_forth_is_announced_each_time(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    platform = WorkTaps("token").start()
+    try:
+        configure(f"  wt: {{platform: worktaps, api_token: token, base_url: '{platform.url}'}}")
+        account = platform.add_account("Ann", "Lee", "ann@example.com")
+        polling.poll(rdb, "wt")  # the baseline
+        for title in ("Lead", "Editor", "Lead"):
+            platform.update_account(account, meta={"jobTitle": title})
+            assert polling.poll(rdb, "wt")["emitted"] == 1, title
+        changes = [event["data"]["changed"]["jobTitle"]["to"] for event in queued_events(rdb)]
+        assert changes == ["Lead", "Editor", "Lead"]
+        platform.remove_account(account)
+        assert polling.poll(rdb, "wt")["emitted"] == 1  # removed (WorkTaps: 40003)
+        platform.accounts[account] = {**platform.accounts.get(account, {}), **queued_events(rdb)[-1]["data"]["account"]}
+        assert polling.poll(rdb, "wt")["emitted"] == 1  # it came back: created again, a new occurrence
+        assert [event["type"].rsplit(".", 1)[1] for event in queued_events(rdb)][-2:] == ["removed", "created"]
+    finally:
+        platform.stop()

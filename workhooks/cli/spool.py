@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from receiver.spool import Spool, read
+from receiver.spool import Spool, in_arrival_order
 from workhooks.cli import common
 from workhooks.store.ingest import Ingest
 
@@ -22,9 +22,9 @@ def cmd_spool(args: argparse.Namespace) -> int:
     connection.ping()
     moved = duplicates = 0
     with spool.claim() as paths:  # only files no live receiver holds
-        records = [(path, item) for path in paths for item in read(path)]
-        for _, item in common.progress(records, f"draining {directory}"):
-            created = ingest.submit_sync(connection, item)
+        records = in_arrival_order(paths)  # across receivers' files, each as of when it arrived
+        for item in common.progress(records, f"draining {directory}"):
+            created = ingest.submit_sync(connection, item, late=True).created
             moved, duplicates = moved + created, duplicates + (not created)
         for path in paths:
             path.unlink()

@@ -1,7 +1,13 @@
 """The normalized event: a CloudEvents 1.0 envelope (structured JSON), the contract with workers.
 
-Event ids are derived from a callback's identity, so the same callback always yields the
-same id and is stored and delivered once.
+Two kinds of identity. Where content identifies an occurrence (a Shared Workforce response id,
+a Worksection comment id) the id is derived from it, so the same callback always yields the same
+id. Where a callback reports a value the subject now has (a status) or something said (a
+message), the callback carries an ``Observation`` and the ingest script gives the id
+(store/ingest.py): an observation that repeats the subject's current value is a resend (the
+same id), the same observation after the subject moved on is a new occurrence (a new id).
+Every event gets a ``sequence`` (CloudEvents extension: a string that sorts in the order the
+subject's events were accepted).
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from workhooks.core.clock import utc_now
 Phase = Literal["queued", "in_progress", "awaiting_client", "completed", "canceled"]
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
+# Stand-ins the ingest script replaces with the id and sequence it assigns (store/ingest.py).
+PENDING_ID = "@@pending-id@@"
+PENDING_SEQUENCE = "@@pending-sequence@@"
 
 
 def event_id(source: str, *identity: object) -> str:
@@ -25,14 +34,39 @@ def event_id(source: str, *identity: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Observation:
+    """What a callback or a poll saw of its subject, in one lane of its life.
+
+    ``enters``: the subject now has ``value`` in ``lane`` (a status, a snapshot): a resend repeats
+    the lane's current value. ``says``: something said (a message, whose ``value`` is a digest of
+    its words): a resend repeats the subject's last observation in any lane.
+    """
+
+    lane: str
+    value: str
+    kind: Literal["enters", "says"] = "enters"
+
+
+def digest(*parts: object) -> str:
+    """A short, stable value for an observation too long or too free-form to keep whole."""
+    material = json.dumps(parts, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
 class Callback:
-    """What a platform module parsed out of one callback, before it becomes an event."""
+    """What a platform module parsed out of one callback, before it becomes an event.
+
+    ``identity``: the parts that identify it by content (and, for an observation, the id the
+    release before observations gave it: recognised as a resend while it is stored).
+    """
 
     type: str
     subject: str
     data: dict[str, Any]
     identity: tuple[object, ...]
     phase: Phase | None = None
+    observation: Observation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +78,26 @@ class Event:
     time: str
     data: dict[str, Any] = field(default_factory=dict)
     phase: Phase | None = None
+    sequence: str | None = None
+    # For ingest only, never stored: what was observed, and the id content identity gives.
+    observation: Observation | None = field(default=None, compare=False)
+    content_id: str = field(default="", compare=False)
 
     @classmethod
     def from_callback(cls, source: str, callback: Callback, time: str | None = None) -> Event:
+        """The event before ingest; an observation's id and every sequence are the ingest script's to give."""
+        content_id = event_id(source, callback.type, *callback.identity)
         return cls(
-            id=event_id(source, callback.type, *callback.identity),
+            id=PENDING_ID if callback.observation else content_id,
             source=source,
             type=callback.type,
             subject=callback.subject,
             time=time or utc_now(),
             data=callback.data,
             phase=callback.phase,
+            sequence=PENDING_SEQUENCE,
+            observation=callback.observation,
+            content_id=content_id,
         )
 
     def to_cloudevent(self) -> dict[str, Any]:
@@ -69,6 +112,8 @@ class Event:
         }
         if self.phase is not None:
             envelope["phase"] = self.phase
+        if self.sequence is not None:
+            envelope["sequence"] = self.sequence
         envelope["data"] = self.data
         return envelope
 
@@ -86,7 +131,8 @@ class Event:
             time=envelope["time"],
             data=envelope.get("data") or {},
             phase=envelope.get("phase"),
+            sequence=envelope.get("sequence"),
         )
 
-    def with_phase(self, phase: Phase) -> Event:
-        return Event(self.id, self.source, self.type, self.subject, self.time, self.data, phase)
+    def with_phase(self, phase: Phase | None) -> Event:
+        return Event(self.id, self.source, self.type, self.subject, self.time, self.data, phase, self.sequence)

@@ -125,6 +125,8 @@ class Poller:
     initial_state: Callable[[Item], State] | None = None  # default: {"current": snapshot(item)}
     enrich: Callable[[Any, ApiClient, Item], None] | None = None  # extra reads for an item seen for the first time
     announce_new: bool = True  # False: a subject first seen by a poll is recorded, not announced
+    # What of the last snapshot a new one keeps (parts a poll did not read this time)
+    carry: Callable[[Item | None, Item], Item] = lambda previous, current: current
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,28 +20,124 @@ import redis
 import redis.asyncio
 from redis.exceptions import NoScriptError
 
-from workhooks.core.events import Event
+from workhooks.core.events import Event, Observation
 from workhooks.core.redact import redact
 from workhooks.store import inbox, keys
 
-# KEYS: event, raw, inbox, event index, then queue_drain's four (flag, job, queue, queues).
-# ARGV: event json, ttl, content type, raw body, received at, event id, received at as a Unix time
-# (the score in the event index, which forgets events past their ttl), then queue_drain's five.
+# The identity rule, in one script so that it is atomic with the write (module docstring).
+# KEYS: the subject's lanes (hash), its ring (list), the inbox, the event index, then queue_drain's
+# flag, queue and queues. ARGV: see Ingest._call.
 _STORE_AND_QUEUE = (
     inbox.QUEUE_DRAIN
-    + """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  return 0
+    + r"""
+local lanes, ring = KEYS[1], KEYS[2]
+local event_json, ttl, content_type, body, received_at = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local id, received, prefix, material = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local lane, value, kind, legacy, late = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14] == '1'
+local state_ttl, ring_size, job_prefix = tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17]
+local seen = lane .. '\0' .. value
+local cur_value, cur_id
+if lane ~= '' then
+  cur_value = redis.call('HGET', lanes, lane .. ':value')
+  cur_id = redis.call('HGET', lanes, lane .. ':id')
+  if not cur_value and legacy ~= '' and redis.call('EXISTS', prefix .. 'event:' .. legacy) == 1 then
+    -- stored by the release before observations: a resend of it, and now the lane's value
+    redis.call('HSET', lanes, lane .. ':value', value, lane .. ':id', legacy, lane .. ':at', received)
+    redis.call('EXPIRE', lanes, state_ttl)
+    return {0, legacy}
+  end
+  -- what the subject showed when this arrived: now, or (a late arrival) as of its arrival time
+  local shown, shown_id = nil, nil
+  local newest = true
+  if late then
+    local best = -1
+    for _, entry in ipairs(redis.call('LRANGE', ring, 0, -1)) do
+      local e_lane, e_value, e_id, e_at = string.match(entry, '^(.-)%z(.-)%z(.-)%z(.*)$')
+      e_at = tonumber(e_at)
+      if e_at and (kind == 'says' or e_lane == lane) then
+        if e_at <= received and e_at > best then
+          best, shown, shown_id = e_at, e_lane .. '\0' .. e_value, e_id
+        elseif e_at > received and e_lane == lane then
+          newest = false
+        end
+      end
+    end
+  end
+  if shown == nil then
+    if kind == 'says' then
+      shown, shown_id = redis.call('HGET', lanes, 'last'), redis.call('HGET', lanes, 'last_id')
+    elseif cur_value then
+      shown, shown_id = lane .. '\0' .. cur_value, cur_id
+    end
+  end
+  if shown == seen and shown_id then
+    return {0, shown_id}
+  end
+  local n = redis.call('HINCRBY', lanes, lane .. ':n:' .. value, 1)
+  id = 'evt_' .. string.sub(redis.sha1hex(material .. '\0' .. seen .. '\0' .. n), 1, 32)
+  if newest then
+    redis.call('HSET', lanes, lane .. ':prev_value', cur_value or '', lane .. ':prev_id', cur_id or '',
+      lane .. ':value', value, lane .. ':id', id, lane .. ':at', received, 'last', seen, 'last_id', id)
+  end
+  redis.call('LPUSH', ring, seen .. '\0' .. id .. '\0' .. received)
+  redis.call('LTRIM', ring, 0, ring_size - 1)
+  redis.call('EXPIRE', ring, state_ttl)
 end
-redis.call('HSET', KEYS[2], 'content_type', ARGV[3], 'body', ARGV[4], 'received_at', ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('RPUSH', KEYS[3], ARGV[6])
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[7]) - tonumber(ARGV[2]))
-queue_drain(KEYS[5], KEYS[6], KEYS[7], KEYS[8], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
-return 1
+local event_key = prefix .. 'event:' .. id
+if redis.call('EXISTS', event_key) == 1 then
+  return {0, id}
+end
+local seq = redis.call('HINCRBY', lanes, 'seq', 1)
+redis.call('EXPIRE', lanes, state_ttl)
+event_json = (string.gsub(event_json, '"@@pending%-id@@"', '"' .. id .. '"', 1))
+event_json = (string.gsub(event_json, '"@@pending%-sequence@@"', '"' .. string.format('%016d', seq) .. '"', 1))
+redis.call('SET', event_key, event_json, 'EX', ttl)
+local raw = prefix .. 'raw:' .. id
+redis.call('HSET', raw, 'content_type', content_type, 'body', body, 'received_at', received_at)
+if ARGV[22] ~= '' then
+  redis.call('HSET', raw, 'receipt', ARGV[22])  -- what the receiver answered while Redis was away
+end
+redis.call('EXPIRE', raw, ttl)
+redis.call('RPUSH', KEYS[3], id)
+redis.call('ZADD', KEYS[4], received, id)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', received - ttl)
+local job_id = 'drain-' .. id
+queue_drain(KEYS[5], job_prefix .. job_id, KEYS[6], KEYS[7], job_id, ARGV[18], ARGV[19], ARGV[20], ARGV[21])
+return {1, id}
 """
 )
+RING = 32  # recent observations of a subject kept for late arrivals
+
+# KEYS: a subject's lanes. ARGV: an event id. Every lane the event set, if it still holds it, goes back
+# to the value before (a callback the platform's API contradicted, workers/confirmation.py).
+_RELEASE = """
+local fields = redis.call('HGETALL', KEYS[1])
+local released = 0
+for i = 1, #fields, 2 do
+  local name, held = fields[i], fields[i + 1]
+  if held == ARGV[1] and string.sub(name, -3) == ':id' and string.sub(name, -8) ~= ':prev_id' then
+    local lane = string.sub(name, 1, -4)
+    local before = redis.call('HGET', KEYS[1], lane .. ':prev_value')
+    if before and before ~= '' then
+      local before_id = redis.call('HGET', KEYS[1], lane .. ':prev_id')
+      redis.call('HSET', KEYS[1], lane .. ':value', before, lane .. ':id', before_id)
+    else
+      redis.call('HDEL', KEYS[1], lane .. ':value', lane .. ':id')
+    end
+    released = released + 1
+  end
+end
+if redis.call('HGET', KEYS[1], 'last_id') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'last', 'last_id')
+end
+return released
+"""
+_release = redis.Redis().register_script(_RELEASE)
+
+
+def release(connection: redis.Redis, source: str, subject: str, event_id: str) -> int:
+    """Take back what an event's observation set, where nothing newer has replaced it since."""
+    return int(_release(keys=[keys.lanes(source, subject)], args=[event_id], client=connection))
 
 
 WAIT_MS = 200
@@ -49,70 +146,127 @@ WAIT_MS = 200
 class NotReplicatedError(Exception):
     """Stored on the primary, but no replica confirmed it within WAIT_MS."""
 
-    def __init__(self, stored: bool) -> None:
+    def __init__(self, accepted: Accepted) -> None:
         super().__init__("no replica confirmed the write")
-        self.stored = stored
+        self.accepted = accepted
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """An accepted callback, redacted, ready for Redis (or for the spool while Redis is away)."""
+    """An accepted callback, redacted, ready for Redis (or for the spool while Redis is away).
+
+    ``event_id`` is final for content identity; for an observation it is a receipt until the
+    ingest script assigns the id (``Accepted.id``).
+    """
 
     event_id: str
     event_json: bytes
     content_type: str
     body: bytes
     received_at: str
+    source: str = ""
+    type: str = ""
+    subject: str = ""
+    observation: Observation | None = None
+    legacy_id: str = ""  # the id content identity gives: a resend of what the release before stored
 
     def to_line(self) -> bytes:
-        record = {
+        record: dict[str, Any] = {
             "id": self.event_id,
             "event": self.event_json.decode(),
             "content_type": self.content_type,
             "body": base64.b64encode(self.body).decode(),
             "received_at": self.received_at,
+            "source": self.source,
+            "type": self.type,
+            "subject": self.subject,
+            "legacy_id": self.legacy_id,
         }
+        if self.observation is not None:
+            record["observation"] = [self.observation.lane, self.observation.value, self.observation.kind]
         return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_line(cls, line: bytes) -> Prepared:
+        """A spooled record, including those the release before observations wrote (content identity)."""
         record = json.loads(line)
+        seen = record.get("observation")
         return cls(
             record["id"],
             record["event"].encode(),
             record["content_type"],
             base64.b64decode(record["body"]),
             record["received_at"],
+            record.get("source", ""),
+            record.get("type", ""),
+            record.get("subject", ""),
+            Observation(seen[0], seen[1], seen[2]) if seen else None,
+            record.get("legacy_id", ""),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    created: bool  # False: the same occurrence was accepted before (a resend)
+    id: str
+
+
+def receipt_id() -> str:
+    """What a spooled observation is answered with while Redis (which gives its id) is away."""
+    return "rcpt_" + secrets.token_hex(16)
 
 
 def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()) -> Prepared:
     secrets = list(secrets)
     stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
-    return Prepared(event.id, stored, content_type, redact(body, secrets), event.time)
+    receipt = receipt_id() if event.observation is not None else event.id
+    return Prepared(
+        receipt, stored, content_type, redact(body, secrets), event.time, event.source, event.type, event.subject,
+        event.observation, event.content_id if event.observation is not None else "",
+    )  # fmt: skip
 
 
 class Ingest:
-    """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code."""
+    """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code.
+
+    ``late``: the callback arrived earlier than now (drained from a spool, replayed from the
+    quarantine): it is compared with what its subject showed when it arrived, not now.
+    """
 
     def __init__(self, queue_name: str = keys.QUEUE, replicas: int = 0) -> None:
         self.replicas = replicas  # acknowledge only once this many replicas have the write (Redis WAIT)
-        self._waiting: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        self._waiting: list[tuple[Prepared, bool, asyncio.Future[Accepted]]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._script = redis.asyncio.Redis().register_script(_STORE_AND_QUEUE)  # EVALSHA, loaded on demand
         self._script_sync = redis.Redis().register_script(_STORE_AND_QUEUE)
         self._drain = inbox.DrainJob(queue_name)
 
-    def _call(self, item: Prepared) -> tuple[list[str], list[Any]]:
-        job_id = f"drain-{item.event_id}"  # unique: the event id is, and only its first arrival gets here
-        script_keys = [keys.event(item.event_id), keys.raw(item.event_id), keys.INBOX, keys.EVENTS_INDEX]
+    def _call(self, item: Prepared, late: bool) -> tuple[list[str], list[Any]]:
+        source, kind, subject = item.source, item.type, item.subject
+        if not source:  # spooled by the release before observations: the event says
+            envelope = json.loads(item.event_json)
+            source, kind, subject = envelope["source"].removeprefix("/sources/"), envelope["type"], envelope["subject"]
+        seen = item.observation
+        drain = self._drain
+        script_keys = [keys.lanes(source, subject), keys.ring(source, subject), keys.INBOX, keys.EVENTS_INDEX,
+                       keys.DRAIN_QUEUED, drain.queue.key, drain.queue.redis_queues_keys]  # fmt: skip
         received = datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
-        args: list[Any] = [item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at]
-        args += [item.event_id, received]
-        return [*script_keys, *self._drain.keys(job_id)], [*args, *self._drain.args(job_id)]
+        args: list[Any] = [
+            item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at,
+            "" if seen else item.event_id, received, keys.PREFIX, f"{source}\0{kind}\0{subject}",
+            seen.lane if seen else "", seen.value if seen else "", seen.kind if seen else "", item.legacy_id,
+            "1" if late else "0", keys.STATE_TTL, RING, keys.rq_job(""), *drain.args("")[1:],
+            item.event_id if seen else "",
+        ]  # fmt: skip
+        return script_keys, args
 
-    async def submit(self, client: redis.asyncio.Redis, item: Prepared) -> bool:
-        """True when stored and queued now; False when the same event was already accepted.
+    @staticmethod
+    def _accepted(result: Any) -> Accepted:
+        created, event_id = result
+        return Accepted(bool(created), event_id.decode() if isinstance(event_id, bytes) else str(event_id))
+
+    async def submit(self, client: redis.asyncio.Redis, item: Prepared, late: bool = False) -> Accepted:
+        """Stored and queued now (created), or the same occurrence was accepted before; with its id.
 
         Callbacks that arrive together go to Redis together: each waits for the next turn of the
         event loop, and everything submitted by then is sent as one pipeline (one write, one read)
@@ -122,8 +276,8 @@ class Ingest:
         be lost).
         """
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[bool] = loop.create_future()
-        self._waiting.append((item, answer))
+        answer: asyncio.Future[Accepted] = loop.create_future()
+        self._waiting.append((item, late, answer))
         if len(self._waiting) == 1:
             loop.call_soon(self._send_waiting, client)
         return await answer
@@ -134,12 +288,14 @@ class Ingest:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, client: redis.asyncio.Redis, batch: list[tuple[Prepared, asyncio.Future[bool]]]) -> None:
+    async def _send(
+        self, client: redis.asyncio.Redis, batch: list[tuple[Prepared, bool, asyncio.Future[Accepted]]]
+    ) -> None:
         try:
-            answers = await self._pipeline(client, [item for item, _ in batch])
+            answers = await self._pipeline(client, [(item, late) for item, late, _ in batch])
         except BaseException as error:  # the connection failed: every caller spools its own
             answers = [error] * len(batch)
-        for (_, future), answer in zip(batch, answers, strict=True):
+        for (_, _, future), answer in zip(batch, answers, strict=True):
             if future.done():
                 continue
             if isinstance(answer, BaseException):
@@ -147,11 +303,13 @@ class Ingest:
             else:
                 future.set_result(answer)
 
-    async def _pipeline(self, client: redis.asyncio.Redis, items: list[Prepared]) -> list[bool | BaseException]:
+    async def _pipeline(
+        self, client: redis.asyncio.Redis, items: list[tuple[Prepared, bool]]
+    ) -> list[Accepted | BaseException]:
         for _ in range(2):
             async with client.pipeline(transaction=False) as pipe:
-                for item in items:
-                    script_keys, args = self._call(item)
+                for item, late in items:
+                    script_keys, args = self._call(item, late)
                     pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
                 if self.replicas:
                     pipe.execute_command("WAIT", self.replicas, WAIT_MS)
@@ -159,8 +317,9 @@ class Ingest:
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
                 await client.script_load(_STORE_AND_QUEUE)
                 continue
-            stored: list[bool | BaseException] = [
-                result if isinstance(result, BaseException) else bool(result) for result in results[: len(items)]
+            stored: list[Accepted | BaseException] = [
+                result if isinstance(result, BaseException) else self._accepted(result)
+                for result in results[: len(items)]
             ]
             if self.replicas:
                 confirmed = results[-1]
@@ -169,6 +328,6 @@ class Ingest:
             return stored
         raise NoScriptError("the ingest script could not be loaded")
 
-    def submit_sync(self, client: redis.Redis, item: Prepared) -> bool:
-        script_keys, args = self._call(item)
-        return bool(self._script_sync(keys=script_keys, args=args, client=client))
+    def submit_sync(self, client: redis.Redis, item: Prepared, late: bool = False) -> Accepted:
+        script_keys, args = self._call(item, late)
+        return self._accepted(self._script_sync(keys=script_keys, args=args, client=client))

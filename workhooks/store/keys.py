@@ -60,6 +60,16 @@ def state(source: str, subject: str) -> str:
     return f"{PREFIX}state:{source}:{subject}"
 
 
+def lanes(source: str, subject: str) -> str:
+    """Per subject: each lane's current value and the id that set it, counts, the sequence (ingest)."""
+    return f"{PREFIX}lanes:{source}:{subject}"
+
+
+def ring(source: str, subject: str) -> str:
+    """Per subject: its recent observations (lane, value, id, received at), for late arrivals."""
+    return f"{PREFIX}ring:{source}:{subject}"
+
+
 def delivery(delivery_id: str) -> str:
     return f"{PREFIX}delivery:{delivery_id}"
 
@@ -98,6 +108,11 @@ def poll_due(name: str) -> str:
 def poll_known(name: str) -> str:
     """The subjects a poller has seen, to notice one that disappears."""
     return _poll("known", name)
+
+
+def poll_seen(name: str) -> str:
+    """Hash: subject -> its snapshot as the last poll saw it (the poller's diff base)."""
+    return _poll("seen", name)
 
 
 def poll_baseline(name: str) -> str:

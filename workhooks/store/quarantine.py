@@ -97,7 +97,8 @@ def replay(client: redis.Redis, config: Config, item_id: str, ingest: Ingest | N
         callback = reader.parse(found.body, found.content_type)
     except CallbackError as error:
         return False, f"still cannot be parsed: {error}"
-    event = Event.from_callback(found.source, callback)
-    created = (ingest or Ingest()).submit_sync(client, prepare(event, found.content_type, found.body, source.secrets()))
+    event = Event.from_callback(found.source, callback, time=found.received_at)
+    prepared = prepare(event, found.content_type, found.body, source.secrets())
+    accepted = (ingest or Ingest()).submit_sync(client, prepared, late=True)  # as of when it first arrived
     remove(client, item_id)
-    return True, f"{'queued as' if created else 'already accepted as'} {event.id}"
+    return True, f"{'queued as' if accepted.created else 'already accepted as'} {accepted.id}"

@@ -74,9 +74,9 @@ def test_without_a_replica_to_confirm_the_callback_is_stored_and_also_spooled(
             with pytest.raises(NotReplicatedError):
                 await Ingest(replicas=1).submit(client, item)
             await rdb_flush(client)
-            outcome = await intake.accept(item)
+            outcome, _ = await intake.accept(item)
             on_disk = [record.event_id for path in (tmp_path / "spool").iterdir() for record in read(path)]
-            again = await intake.accept(item)
+            again, _ = await intake.accept(item)
             return outcome, on_disk, again
         finally:
             intake.spool.close()
@@ -130,7 +130,7 @@ def test_rediss_url_stores_a_callback_over_tls(tmp_path: Path) -> None:
         async def submit() -> bool:
             async_client = connection.connect_async(url, 4)
             try:
-                return await Ingest().submit(async_client, item)
+                return (await Ingest().submit(async_client, item)).created
             finally:
                 await async_client.aclose()
 

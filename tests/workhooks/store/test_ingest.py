@@ -28,7 +28,8 @@ def test_concurrent_callbacks_are_stored_once_each_duplicates_recognised_within_
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
             first = [item(job) for job in range(40)]
-            return await asyncio.gather(*(ingest.submit(client, i) for i in [*first, *first[:10]]))
+            answers = await asyncio.gather(*(ingest.submit(client, i) for i in [*first, *first[:10]]))
+            return [answer.created for answer in answers]
         finally:
             await client.aclose()
 
@@ -60,7 +61,8 @@ def test_a_server_that_lost_the_script_gets_it_again(redis_url: str, rdb: redis.
         try:
             await ingest.submit(client, item(1))
             rdb.script_flush()  # as after a failover to a replica that never loaded it
-            return await asyncio.gather(*(ingest.submit(client, item(job)) for job in range(2, 6)))
+            answers = await asyncio.gather(*(ingest.submit(client, item(job)) for job in range(2, 6)))
+            return [answer.created for answer in answers]
         finally:
             await client.aclose()
 

@@ -7,6 +7,7 @@ arrives after all is a duplicate, and the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -18,7 +19,7 @@ from workhooks.platforms.api import ApiClient, PollError
 from workhooks.platforms.base import Poller, State
 from workhooks.platforms.wordy import callback
 from workhooks.platforms.wordy.settings import WordySettings
-from workhooks.platforms.wordy.statuses import STATUS_CHANGED, STATUS_LABELS
+from workhooks.platforms.wordy.statuses import NEXT, STATUS_CHANGED, STATUS_LABELS, reachable
 
 MAX_JOBS = 10_000
 
@@ -66,16 +67,21 @@ def initial_state(item: dict[str, Any]) -> dict[str, Any]:
 def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callback]:
     if before is None or before.get("status") == item.get("status"):
         return []
-    body = {"status": [before["status"], item.get("status")], "job_id": int(item["id"])}
+    previous, status = str(before["status"]), str(item.get("status"))
+    body = {"status": [previous, status], "job_id": int(item["id"])}
     try:
-        return [callback.parse(json.dumps(body).encode(), "application/json")]  # the callback Wordy would have sent
+        found = callback.parse(json.dumps(body).encode(), "application/json")  # what Wordy would have sent
     except CallbackError:  # a status we do not know: leave it to the operator, do not invent one
         return []
+    # Reconciliation sees only where the job is now: a move that is not one step of the job's life
+    # (aer -> c: the acr between was never seen) is announced as a gap, not as a transition.
+    marks = {"reconciled": True, **({"gap": True} if status not in NEXT.get(previous, ()) else {})}
+    return [dataclasses.replace(found, data={**found.data, **marks})]
 
 
 def confirm(settings: WordySettings, event: Event) -> str | None:
-    """With `confirm: true`, a status callback is trusted only if GET /job/{id}/ shows that status:
-    None when it does (or there is nothing to confirm), else the status Wordy shows."""
+    """With `confirm: true`, a status callback is trusted only if GET /job/{id}/ shows that status, or
+    one the job can have reached from it since: None when so (or nothing to confirm), else what Wordy shows."""
     if not settings.confirm or event.type != STATUS_CHANGED:
         return None
     api = client(settings)
@@ -83,8 +89,9 @@ def confirm(settings: WordySettings, event: Event) -> str | None:
         found = job(settings, api, int(event.data["job_id"]))
     finally:
         api.close()
-    actual = found.get("status")
-    return None if actual == event.data.get("status") else str(actual)
+    actual, claimed = str(found.get("status")), str(event.data.get("status"))
+    # A fast reject loop may have moved the job on since it called: its callbacks are still real.
+    return None if reachable(claimed, actual) else actual
 
 
 RECONCILER = Poller(

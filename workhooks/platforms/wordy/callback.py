@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workhooks.core.events import Callback
+from workhooks.core.events import Callback, Observation, digest
 from workhooks.core.exceptions import ParseError, UnsupportedMediaTypeError
 from workhooks.core.media import load_form, load_json, media_type
 from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_PHASES
@@ -102,6 +102,7 @@ def to_callback(document: dict[str, Any]) -> Callback:
             },
             identity=(job_id, previous, current),
             phase=STATUS_PHASES[current],
+            observation=Observation("status", current),  # the job entered `current`
         )
     if "message" in document:
         author, message = document.get("username"), document["message"]
@@ -114,5 +115,6 @@ def to_callback(document: dict[str, Any]) -> Callback:
             subject=subject,
             data={"job_id": job_id, "author": author, "message": message},
             identity=(job_id, author, message),
+            observation=Observation("messages", digest(author, message), "says"),
         )
     raise ParseError("neither a status callback (status) nor a message callback (message)")

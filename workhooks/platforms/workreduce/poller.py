@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from workhooks.core.events import Callback, Phase
+from workhooks.core.events import Callback, Observation, Phase
 from workhooks.platforms.api import ApiClient, PollError
 from workhooks.platforms.base import Poller, Vanished
 from workhooks.platforms.workreduce.settings import WorkReduceSettings
@@ -94,7 +94,8 @@ def changes(previous: dict[str, Any] | None, order: dict[str, Any]) -> list[Call
     if previous.get("status") != status:
         before = previous.get("status")
         changed = {**data, "previous_status": before, ENTITY: current}
-        return [Callback(STATUS_CHANGED, f"order/{number}", changed, (number, before, status), phase)]
+        seen = Observation("status", status)
+        return [Callback(STATUS_CHANGED, f"order/{number}", changed, (number, before, status), phase, seen)]
     return []
 
 
@@ -102,7 +103,8 @@ def closed_unknown(previous: dict[str, Any]) -> Callback:
     number = str(previous["order_number"])
     data = {**previous, "previous_status": previous.get("status"), "status": None, "final_status": "unknown",
             ENTITY: {**previous, "status": None}}  # fmt: skip
-    return Callback(CLOSED, f"order/{number}", data, (number, previous.get("status"), "closed"), "completed")
+    identity = (number, previous.get("status"), "closed")
+    return Callback(CLOSED, f"order/{number}", data, identity, "completed", Observation("status", "closed"))
 
 
 def _closed_listings(settings: WorkReduceSettings, api: ApiClient, wanted: set[str]) -> dict[str, dict[str, Any]]:

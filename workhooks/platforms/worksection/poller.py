@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from workhooks.core.events import Callback, Phase
+from workhooks.core.events import Callback, Observation, Phase
 from workhooks.platforms.api import ApiClient, AuthError, PartialPollError, PollError, RateLimitedError
 from workhooks.platforms.base import Poller
 from workhooks.platforms.worksection.settings import WorksectionSettings
@@ -109,11 +109,16 @@ def snapshot(task: dict[str, Any]) -> dict[str, Any]:
     return {field: value for field, value in kept.items() if value is not None}
 
 
+def carry(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """Comments not read this poll (the budget, a quota error): keep the ids known before."""
+    if "comment_ids" not in current and previous is not None and "comment_ids" in previous:
+        return {**current, "comment_ids": previous["comment_ids"]}
+    return current
+
+
 def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callback]:
     """Pure: what happened to one task since its last snapshot (None: never seen)."""
-    current = snapshot(task)
-    if "comment_ids" not in current and previous is not None and "comment_ids" in previous:
-        current["comment_ids"] = previous["comment_ids"]  # not read this poll: keep what was known
+    current = carry(previous, snapshot(task))
     task_id, status = str(current["id"]), str(current.get("status"))
     subject = f"task/{task_id}"
     phase = STATUS_PHASES.get(status, "in_progress")
@@ -125,7 +130,8 @@ def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callb
         before = str(previous.get("status"))
         change = "reopened" if before == "done" and status == "active" else status
         data = {**base, "previous_status": before, "status": status, "change": change}
-        found.append(Callback(STATUS_CHANGED, subject, data, (task_id, before, status), phase))
+        entered = Observation("status", status)
+        found.append(Callback(STATUS_CHANGED, subject, data, (task_id, before, status), phase, entered))
     if previous is not None and "comment_ids" in current:
         seen = set(previous.get("comment_ids", []))
         for comment in task.get("comments", []):
@@ -138,4 +144,4 @@ def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callb
     return found
 
 
-POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes)
+POLLER = Poller(entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, carry=carry)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from workhooks.core.events import Callback
+from workhooks.core.events import Callback, Observation, digest
 from workhooks.platforms.api import ApiClient, AuthError, PollError
 from workhooks.platforms.base import Poller, Vanished
 from workhooks.platforms.worktaps.settings import WorkTapsSettings
@@ -79,8 +79,8 @@ def changes(previous: dict[str, Any] | None, account: dict[str, Any]) -> list[Ca
     account_id = str(current["id"])
     subject = f"account/{account_id}"
     base = {"account_id": account_id, "name": _name(current), "email": current.get("email"), ENTITY: current}
-    if previous is None:
-        return [Callback(CREATED, subject, base, (account_id,), "queued")]
+    if previous is None:  # first seen, or back after a removal: a new occurrence in the presence lane
+        return [Callback(CREATED, subject, base, (account_id,), "queued", Observation("presence", "present"))]
     changed = {
         field: {"from": previous.get(field), "to": current.get(field)}
         for field in sorted(set(previous) | set(current))
@@ -89,13 +89,15 @@ def changes(previous: dict[str, Any] | None, account: dict[str, Any]) -> list[Ca
     if not changed:
         return []
     identity = (account_id, sorted((field, repr(change["to"])) for field, change in changed.items()))
-    return [Callback(UPDATED, subject, {**base, "changed": changed}, identity, "in_progress")]
+    seen = Observation("snapshot", digest(current))  # A -> B -> A -> B: the second B is a new update
+    return [Callback(UPDATED, subject, {**base, "changed": changed}, identity, "in_progress", seen)]
 
 
 def removed(previous: dict[str, Any]) -> Callback:
     account_id = str(previous["id"])
     data = {"account_id": account_id, "name": _name(previous), "email": previous.get("email"), ENTITY: previous}
-    return Callback(REMOVED, f"account/{account_id}", data, (account_id, "removed"), "canceled")
+    seen = Observation("presence", "removed")
+    return Callback(REMOVED, f"account/{account_id}", data, (account_id, "removed"), "canceled", seen)
 
 
 class _NotFoundError(Exception):

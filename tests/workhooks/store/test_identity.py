@@ -1,0 +1,111 @@
+"""Every real occurrence is one event: a resend is recognised, a recurrence is a new event (store/ingest.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from workhooks.core.events import Event, event_id
+from workhooks.platforms.wordy import callback as wordy
+from workhooks.store import keys
+from workhooks.store.ingest import Accepted, Ingest, prepare, release
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def send(rdb: redis.Redis, body: bytes, seconds: float, late: bool = False, kind: str = "application/json") -> Accepted:
+    event = Event.from_callback("wordy-main", wordy.parse(body, kind), time=at(seconds))
+    return Ingest().submit_sync(rdb, prepare(event, kind, body), late=late)
+
+
+def status(previous: str, new: str, job: int = 7) -> bytes:
+    return json.dumps({"status": [previous, new], "job_id": job}).encode()
+
+
+def message(words: str, job: int = 7, author: str = "Editor X") -> bytes:
+    return json.dumps({"username": author, "message": words, "job_id": job}).encode()
+
+
+def test_a_rejection_loop_announces_every_return_and_a_resend_is_still_one_event(rdb: redis.Redis) -> None:
+    paid = send(rdb, status("acp", "aer"), 0)
+    back = send(rdb, status("aer", "acr"), 1)
+    resent = send(rdb, status("aer", "acr"), 2)  # Wordy calls twice in a row
+    rejected = send(rdb, status("acr", "aer"), 3)  # the customer rejects the edit
+    back_again = send(rdb, status("aer", "acr"), 4)  # the editor returns it again: a new occurrence
+    resent_again = send(rdb, status("aer", "acr"), 5)
+    assert [a.created for a in (paid, back, resent, rejected, back_again, resent_again)] == [
+        True, True, False, True, True, False,
+    ]  # fmt: skip
+    assert resent.id == back.id and resent_again.id == back_again.id and back_again.id != back.id
+    assert rdb.llen(keys.INBOX) == 4
+
+
+def test_a_status_resent_after_a_message_is_still_a_resend(rdb: redis.Redis) -> None:
+    first = send(rdb, status("aer", "acr"), 0)
+    assert send(rdb, message("Your edit is ready."), 1).created
+    assert send(rdb, status("aer", "acr"), 2) == Accepted(False, first.id)
+
+
+def test_the_same_words_are_one_message_unless_something_happened_between(rdb: redis.Redis) -> None:
+    claimed = send(rdb, message("Job claimed by editor."), 0)
+    assert send(rdb, message("Job claimed by editor."), 1) == Accepted(False, claimed.id)  # a resend
+    assert send(rdb, status("acr", "aer"), 2).created
+    again = send(rdb, message("Job claimed by editor."), 3)  # claimed again after a rejection
+    assert again.created and again.id != claimed.id
+    assert send(rdb, message("Job claimed by editor.", author="Editor Y"), 4).created  # other words (author)
+
+
+def test_json_and_form_renderings_of_one_callback_are_one_event(rdb: redis.Redis) -> None:
+    first = send(rdb, status("acp", "aer"), 0)
+    form = send(rdb, b"status=acp&status=aer&job_id=7", 1, kind="application/x-www-form-urlencoded")
+    assert form == Accepted(False, first.id)
+
+
+def test_a_late_arrival_is_judged_by_what_its_subject_showed_when_it_arrived(rdb: redis.Redis) -> None:
+    back = send(rdb, status("aer", "acr"), 10)
+    send(rdb, status("acr", "aer"), 20)  # rejected: the lane moved on
+    # A resend that reached a receiver at 15 s, while Redis was away, drained now: still the first one's.
+    assert send(rdb, status("aer", "acr"), 15, late=True) == Accepted(False, back.id)
+    # The editor's second return, spooled at 30 s: a new occurrence, and now the job's status.
+    second = send(rdb, status("aer", "acr"), 30, late=True)
+    assert second.created and second.id != back.id
+    assert send(rdb, status("aer", "acr"), 31) == Accepted(False, second.id)
+
+
+def test_a_late_arrival_older_than_the_lanes_value_does_not_move_it_back(rdb: redis.Redis) -> None:
+    send(rdb, status("acp", "aer"), 10)
+    current = send(rdb, status("aer", "acr"), 20)
+    old = send(rdb, status("awc", "acp"), 5, late=True)  # spooled before both: new, but not the current value
+    assert old.created
+    assert send(rdb, status("aer", "acr"), 21) == Accepted(False, current.id)
+
+
+def test_an_id_the_release_before_stored_is_still_recognised_as_a_resend(rdb: redis.Redis) -> None:
+    legacy = event_id("wordy-main", wordy.STATUS_CHANGED, 7, "aer", "acr")  # that release's formula
+    rdb.set(keys.event(legacy), "{}")
+    assert send(rdb, status("aer", "acr"), 0) == Accepted(False, legacy)
+    assert send(rdb, status("acr", "aer"), 1).created  # what follows is new
+    assert send(rdb, status("aer", "acr"), 2).created  # and a second return is not taken for the old one
+
+
+def test_every_event_of_a_subject_carries_a_sequence_in_the_order_it_was_accepted(rdb: redis.Redis) -> None:
+    ids = [send(rdb, body, n).id for n, body in enumerate([status("acp", "aer"), message("hi"), status("aer", "acr")])]
+    sequences = [json.loads(rdb.get(keys.event(i)) or b"{}")["sequence"] for i in ids]
+    assert sequences == sorted(sequences) and len(set(sequences)) == 3 and sequences[0] == f"{1:016d}"
+    assert all(json.loads(rdb.get(keys.event(i)) or b"{}")["id"] == i for i in ids)
+
+
+def test_a_refused_callback_gives_its_lane_back_only_if_nothing_replaced_it(rdb: redis.Redis) -> None:
+    back = send(rdb, status("aer", "acr"), 0)
+    forged = send(rdb, status("acr", "c"), 1)  # confirm finds the job still in acr
+    assert release(rdb, "wordy-main", "job/7", forged.id) == 1
+    assert send(rdb, status("aer", "acr"), 2) == Accepted(False, back.id)  # acr again: its resend, as before
+    rejected = send(rdb, status("acr", "aer"), 3)
+    assert release(rdb, "wordy-main", "job/7", forged.id) == 0  # long replaced: nothing to give back
+    assert send(rdb, status("acr", "aer"), 4) == Accepted(False, rejected.id)
