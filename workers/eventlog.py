@@ -14,7 +14,7 @@ from typing import cast
 
 import redis
 
-from workers import delivery, processing
+from workers import delivery, state
 from workhooks.core.events import Event
 from workhooks.store import keys
 
@@ -70,7 +70,7 @@ def _page(
             decoded = event_id.decode()
             pipe.get(keys.event(decoded))
             pipe.hget(keys.mismatch(decoded), "event")  # confirm released the event: its record keeps it
-            pipe.hexists(keys.raw(decoded), processing.PROCESSED_AT)
+            pipe.hexists(keys.raw(decoded), state.PROCESSED_AT)
             for sink in sinks:
                 pipe.hget(keys.delivery(delivery.delivery_id(decoded, sink)), "status")
         replies = pipe.execute()

@@ -15,11 +15,10 @@ from workhooks.platforms import PLATFORMS
 from workhooks.store import keys, telemetry
 
 log = structlog.get_logger("workhooks.worker")
-PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
 
 
 def mark_processed(pipe: Any, event_id: str) -> None:
-    pipe.hset(keys.raw(event_id), PROCESSED_AT, utc_now())
+    pipe.hset(keys.raw(event_id), state.PROCESSED_AT, utc_now())
 
 
 def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, deadline: float) -> list[str]:

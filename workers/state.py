@@ -14,9 +14,15 @@ from workhooks.platforms import of_event_type
 from workhooks.platforms.base import State
 from workhooks.store import keys
 
+PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
+
+
+KEPT = 100  # the newest entries of a subject's events, history and messages kept in its state
+
 
 def apply(state: State | None, event: Event) -> State:
-    """The state after ``event``; applying an event twice changes nothing."""
+    """The state after ``event``; applying an event twice changes nothing (within the KEPT newest,
+    and beyond them apply_event's processed mark says so)."""
     state = json.loads(json.dumps(state)) if state else {"subject": event.subject, "source": event.source, "events": []}
     if event.id in state["events"]:
         return state
@@ -25,6 +31,9 @@ def apply(state: State | None, event: Event) -> State:
     if apply_one is not None:
         state = apply_one(state, event)
     state["events"].append(event.id)
+    for name in ("events", "history", "messages"):  # a busy subject's state does not grow without bound
+        if isinstance(state.get(name), list) and len(state[name]) > KEPT:
+            state[name] = state[name][-KEPT:]
     state["updated_at"] = event.time
     return state
 
@@ -42,12 +51,12 @@ def phase_of(state: State, event: Event) -> Phase:
 
 def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]) -> tuple[Event, bool]:
     """Apply ``event`` and run ``fan_out`` in the same MULTI, once per event, even if processed again."""
-    key = keys.state(event.source, event.subject)
+    key, marked = keys.state(event.source, event.subject), keys.raw(event.id)
 
     def transaction(pipe: Any) -> tuple[Event, bool]:
         raw = pipe.get(key)
         current = json.loads(raw) if raw else None
-        if current is not None and event.id in current["events"]:
+        if (current is not None and event.id in current["events"]) or pipe.hexists(marked, PROCESSED_AT):
             return event, False
         new = apply(current, event)
         final = event if event.phase is not None else event.with_phase(phase_of(new, event))
@@ -58,7 +67,7 @@ def apply_event(connection: redis.Redis, event: Event, fan_out: Callable[[Any, E
         fan_out(pipe, final)
         return final, True
 
-    result = connection.transaction(transaction, key, value_from_callable=True)  # type: ignore[arg-type]
+    result = connection.transaction(transaction, key, marked, value_from_callable=True)  # type: ignore[arg-type]
     return cast(tuple[Event, bool], result)
 
 

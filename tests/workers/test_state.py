@@ -4,6 +4,7 @@ import dataclasses
 import itertools
 from random import Random
 
+import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,24 @@ def test_any_interleaving_with_duplicates_ends_as_in_order(picks: list[int], rng
         (h["from"], h["to"]) for h in in_order["history"]
     )
     assert len(shuffled["events"]) == len(LIFE)  # each distinct event applied once
+
+
+def test_a_busy_subjects_state_keeps_its_newest_entries_and_still_applies_each_event_once(rdb: redis.Redis) -> None:
+    from workers import state as states
+    from workhooks.store import keys
+
+    events = [
+        Event(f"evt_{n:032x}", "wordy-main", "wordy.job.message_added", "job/1", "2026-12-01T00:00:00.000Z",
+              {"job_id": 1, "author": "Editor", "message": f"message {n}"})
+        for n in range(states.KEPT + 50)
+    ]  # fmt: skip
+
+    def mark(pipe: object, final: Event) -> None:
+        pipe.hset(keys.raw(final.id), states.PROCESSED_AT, "now")  # type: ignore[attr-defined]
+
+    for event in events:
+        assert states.apply_event(rdb, event, mark)[1]
+    kept = states.load(rdb, "wordy-main", "job/1")
+    assert kept is not None and len(kept["messages"]) == len(kept["events"]) == states.KEPT
+    assert kept["messages"][-1]["message"] == f"message {states.KEPT + 49}"
+    assert states.apply_event(rdb, events[0], mark)[1] is False  # long out of the list: its mark says applied

@@ -49,7 +49,7 @@ class Observation:
 
 def digest(*parts: object) -> str:
     """A short, stable value for an observation too long or too free-form to keep whole."""
-    material = json.dumps(parts, separators=(",", ":"), default=str, ensure_ascii=False)
+    material = json.dumps(parts, separators=(",", ":"), sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 

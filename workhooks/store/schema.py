@@ -8,18 +8,24 @@ run; ``workhooks migrate`` applies each step in order, is safe to run twice and 
 Layouts:
   0  workhooks 0.1.0 before versions: the same keys as 1, without wh:schema.
   1  wh:schema added; every key as store/keys.py names it.
+  2  per-subject lanes and rings (wh:lanes:, wh:ring:) and the pollers' wh:poll:seen:, for
+     recurrence-aware ids; events carry a sequence.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any, cast
 
 import redis
 
 from workhooks.store import keys
 
-CURRENT = 1
-OLDEST_READABLE = 0  # this code reads layouts from here to CURRENT without a migration
+CURRENT = 2
+# This code reads layouts from here to CURRENT without a migration: a store not yet migrated works,
+# its lanes start empty (ids the release before stored are still recognised as resends).
+OLDEST_READABLE = 0
 LOCK = keys.SCHEMA + ":lock"
 LOCK_SECONDS = 600
 SCAN_LIMIT = 100  # SCAN calls spent looking for any wh: key before calling a store empty
@@ -33,9 +39,54 @@ def _stamp_only(connection: redis.Redis) -> None:
     """0 -> 1: the keys did not change; only the version is new."""
 
 
+def _status_of(state: dict[str, Any]) -> str | None:
+    status = state.get("status")
+    if not isinstance(status, str):
+        current = state.get("current")
+        status = current.get("status") if isinstance(current, dict) else None
+    return status if isinstance(status, str) else None
+
+
+def _seed_lanes(connection: redis.Redis) -> None:
+    """1 -> 2: each subject's lanes begin at the status its state shows, then what the inbox still holds
+    (accepted by the release before, not yet applied), so a resend of the last callback before the upgrade
+    stays a resend. Lanes already in use (this release ran first) are left as they are."""
+    for key in connection.scan_iter(match=keys.state("*", "*"), count=1000):
+        raw = connection.get(key)
+        state = json.loads(raw) if raw else None
+        if not isinstance(state, dict) or not state.get("source") or not state.get("subject"):
+            continue
+        lanes = keys.lanes(state["source"], state["subject"])
+        status = _status_of(state)
+        history = [entry for entry in state.get("history", []) if isinstance(entry, dict)]
+        setter = next((entry.get("event_id") for entry in reversed(history)
+                       if entry.get("to") == status and entry.get("applied", True)), None)  # fmt: skip
+        setter = setter or (state.get("events") or [""])[-1]
+        if status is not None and setter:
+            connection.hsetnx(lanes, "status:value", status)
+            connection.hsetnx(lanes, "status:id", setter)
+        if "current" in state:
+            connection.hsetnx(lanes, "presence:value", "removed" if state.get("removed") else "present")
+            connection.hsetnx(lanes, "presence:id", (state.get("events") or [""])[-1])
+        connection.expire(lanes, keys.STATE_TTL)
+    waiting = cast(list[bytes], connection.lrange(keys.INBOX, 0, -1))
+    for claimed in connection.scan_iter(match=keys.claimed("*"), count=1000):
+        waiting += cast(list[bytes], connection.lrange(claimed, 0, -1))
+    for event_id in waiting:
+        raw = connection.get(keys.event(event_id.decode()))
+        event = json.loads(raw) if raw else None
+        if isinstance(event, dict) and "sequence" not in event and event.get("type", "").endswith(".status_changed"):
+            status = (event.get("data") or {}).get("status")
+            if isinstance(status, str):
+                lanes = keys.lanes(event["source"].removeprefix("/sources/"), event["subject"])
+                connection.hset(lanes, mapping={"status:value": status, "status:id": event["id"]})
+                connection.expire(lanes, keys.STATE_TTL)
+
+
 # version -> (what the step does, the step): each brings the data from that version to the next.
 MIGRATIONS: dict[int, tuple[str, Callable[[redis.Redis], None]]] = {
     0: ("mark the store's layout (no data changes)", _stamp_only),
+    1: ("seed each subject's lanes from its state and the events still waiting (recurrence-aware ids)", _seed_lanes),
 }
 
 

@@ -15,7 +15,10 @@ from tests.conftest import FIXTURES
 from tests.servers import BIN, ROOT, process_env
 from workers import eventlog, state
 from workhooks.cli import main
+from workhooks.core.events import Event
+from workhooks.platforms.wordy import callback as wordy
 from workhooks.store import keys, quarantine, schema
+from workhooks.store.ingest import Accepted, Ingest, prepare
 
 PREVIOUS_RELEASE = FIXTURES / "store" / "v0.json"  # written by 0.1.0 (commit 8c25f96); see its "written_by"
 
@@ -77,7 +80,10 @@ def test_data_written_by_the_previous_release_is_read_and_processed_after_migrat
 
     migrated = workhooks(redis_url, config, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "layout 0 -> 1" in migrated.stdout and schema.version(rdb) == schema.CURRENT
+    assert "layout 0 -> 1" in migrated.stdout and "layout 1 -> 2" in migrated.stdout
+    assert schema.version(rdb) == schema.CURRENT
+    # The job's lane starts where the old data left it: the accepted, still waiting aer -> acr.
+    assert rdb.hget(keys.lanes("wordy-main", "job/77"), "status:value") == b"acr"
 
     # Read with the new code: the event log, a job's state, the quarantine.
     found, _ = eventlog.find(rdb, eventlog.Filters(), ["archive"], limit=10)
@@ -94,6 +100,27 @@ def test_data_written_by_the_previous_release_is_read_and_processed_after_migrat
     job = state.load(rdb, "wordy-main", "job/77")
     assert job is not None and job["status"] == "acr"  # the pending aer -> acr was applied
     assert "Traceback" not in worker.stdout + worker.stderr
+
+    # Wordy resends the last callback it made before the upgrade: the same event. What follows is new.
+    def callback(previous: str, new: str) -> Accepted:
+        body = json.dumps({"status": [previous, new], "job_id": 77}).encode()
+        event = Event.from_callback("wordy-main", wordy.parse(body, "application/json"))
+        return Ingest().submit_sync(rdb, prepare(event, "application/json", body))
+
+    assert callback("aer", "acr") == Accepted(False, dump["pending"])
+    rejected = callback("acr", "aer")
+    assert rejected.created and rejected.id not in dump["processed"]
+    assert callback("aer", "acr").created  # the editor's second return: a new occurrence
+
+
+def test_migrating_twice_seeds_nothing_twice(rdb: redis.Redis, redis_url: str, tmp_path: Path) -> None:
+    restore(rdb, json.loads(PREVIOUS_RELEASE.read_text()))
+    config = config_file(tmp_path)
+    assert workhooks(redis_url, config, "migrate").returncode == 0
+    lanes = rdb.hgetall(keys.lanes("wordy-main", "job/77"))
+    again = workhooks(redis_url, config, "migrate")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    assert rdb.hgetall(keys.lanes("wordy-main", "job/77")) == lanes
 
 
 def test_processes_refuse_data_newer_than_they_read_and_say_what_to_run(
