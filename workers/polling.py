@@ -147,8 +147,12 @@ def _apply(
     members = connection.smembers(known_key) if complete else set()  # only a whole listing shows what is gone
     gone = sorted({member.decode() if isinstance(member, bytes) else str(member) for member in members} - set(subjects))
     stored_gone = connection.mget([keys.state(name, subject) for subject in gone]) if gone else []
-    last_seen = {subject: json.loads(raw).get("current") for subject, raw in zip(gone, stored_gone, strict=True) if raw}
-    lost = [subject for subject in gone if not last_seen.get(subject)]  # nothing known about it: stop tracking
+    seen_gone = connection.hmget(keys.poll_seen(name), gone) if gone else []
+    last_seen: dict[str, Any] = {  # as the last poll saw it (the state may lag), else as the state has it
+        subject: json.loads(seen) if seen else (json.loads(raw).get("current") if raw else None)
+        for subject, seen, raw in zip(gone, seen_gone, stored_gone, strict=True)
+    }
+    unknown = [subject for subject in gone if not last_seen.get(subject)]  # nothing known about it: stop tracking
     by_key = {_key_of(poller, item): subject for subject, item in last_seen.items() if item}
     by_key.pop(None, None)
     try:
@@ -156,9 +160,9 @@ def _apply(
     except PollError as error:  # what we read is still applied; the missing ones are looked up next time
         log.warning("poll_lookup_failed", source=name, missing=len(by_key), error=str(error))
         learned = None
+    closed = [by_key[item_key] for item_key in learned.forget if item_key in by_key] if learned else []
     if learned is not None:
         found += learned.callbacks
-        lost += [by_key[item_key] for item_key in learned.forget if item_key in by_key]
 
     ingest = Ingest()
     emitted = 0
@@ -174,9 +178,12 @@ def _apply(
                 for subject, before, item in zip(subjects, previous, items, strict=True)
             }
             pipe.hset(keys.poll_seen(name), mapping=snapshots)
-        if lost:
-            pipe.srem(known_key, *lost)
-            pipe.hset(keys.poll_seen(name), mapping=dict.fromkeys(lost, "null"))  # gone: back is a new arrival
+        if unknown or closed:
+            pipe.srem(known_key, *unknown, *closed)
+        if unknown:
+            pipe.hdel(keys.poll_seen(name), *unknown)
+        if closed:  # removed or closed: if it comes back, that is a new arrival
+            pipe.hset(keys.poll_seen(name), mapping=dict.fromkeys(closed, "null"))
         pipe.set(baseline_key, utc_now())
         pipe.execute()
     if baseline:

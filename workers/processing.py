@@ -44,12 +44,20 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
             mark_processed(connection, event.id)
             return []
     chosen: list[str] = []
+    known = PLATFORMS[source.platform].status_phases if source is not None else {}
+    status = event.data.get("status")
+    unknown = bool(known) and isinstance(status, str) and status not in known
+    if unknown:
+        hint = "a status the platform's document does not name: delivered as it is, with no phase"
+        log.warning("unknown_status", source=event.source, subject=event.subject, status=str(status)[:32], hint=hint)
 
     def fan_out(pipe: Any, final: Event) -> None:
         chosen[:] = router.sinks_for(config, final)
         delivery.open_deliveries(pipe, final, chosen)
         mark_processed(pipe, final.id)
         telemetry.count(pipe, "workhooks_events_processed", final.source, final.type)
+        if unknown:
+            telemetry.count(pipe, "workhooks_unknown_statuses", final.source)
         telemetry.observe(pipe, "workhooks_processing_delay_seconds", seconds_since(final.time) or 0.0, final.source)
 
     final, applied = state.apply_event(connection, event, fan_out)

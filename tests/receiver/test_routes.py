@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,8 +166,15 @@ def test_unparseable_authenticated_body_is_quarantined_redacted(client: TestClie
     assert queued(rdb) == []
 
 
-def test_wordy_unknown_status_is_quarantined(client: TestClient, rdb: redis.Redis) -> None:
+def test_a_wordy_status_the_document_does_not_name_is_accepted_as_unknown(client: TestClient, rdb: redis.Redis) -> None:
     response = post(client, WORDY_URL, b'{"status": ["aer", "xyz"], "job_id": 5}')
+    assert response.status_code == 202 and rdb.zcard(keys.QUARANTINE_INDEX) == 0  # never quarantined, nor mapped
+    stored = json.loads(rdb.get(keys.event(response.json()["id"])) or b"{}")
+    assert (stored["data"]["status"], stored["data"]["status_label"]) == ("xyz", "unknown") and "phase" not in stored
+
+
+def test_a_wordy_status_that_is_not_text_is_quarantined(client: TestClient, rdb: redis.Redis) -> None:
+    response = post(client, WORDY_URL, b'{"status": ["aer", {"x": 1}], "job_id": 5}')
     assert response.status_code == 400
     assert rdb.zcard(keys.QUARANTINE_INDEX) == 1
 

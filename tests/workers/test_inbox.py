@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from rq import Queue
 from rq.job import Job
 
@@ -133,3 +134,17 @@ routes:
         assert isinstance(job, Job) and (job.func_name, job.args) == (keys.PROCESS_EVENT, (event_id,))
         assert job.retries_left == 6
     assert sink_server.requests == []
+
+
+def test_a_status_the_document_does_not_name_is_delivered_logged_and_counted(
+    rdb: redis.Redis, to_sink: CaptureServer
+) -> None:
+    body = b'{"status": ["acr", "onhold"], "job_id": 3}'
+    event = Event.from_callback("wordy-main", wordy.parse(body, "application/json"))
+    accepted = Ingest().submit_sync(rdb, prepare(event, "application/json", body))
+    with structlog.testing.capture_logs() as logs:
+        assert inbox.drain(rdb, queued_jobs(rdb)[0]) == 1
+    assert [e["data"]["status_label"] for e in (r.json() for r in to_sink.wait_for(1))] == ["unknown"]
+    assert any(line["event"] == "unknown_status" and line["status"] == "onhold" for line in logs)
+    assert rdb.hget(keys.WORKER_COUNTERS, "workhooks_unknown_statuses|wordy-main") == b"1"
+    assert accepted.created

@@ -155,7 +155,7 @@ def test_event_detail_dead_letter_replay_and_health(client: TestClient, rdb: red
 
 
 def test_quarantine_list_and_replay(client: TestClient) -> None:
-    response = client.post(WORDY, content=b'{"status": ["acp", "zzz"], "job_id": 1}',
+    response = client.post(WORDY, content=b'{"status": ["acp", ["zzz"]], "job_id": 1}',
                            headers={"content-type": "application/json"})  # fmt: skip
     assert response.status_code == 400
     held = client.get("/admin/api/quarantine", headers=AUTH).json()["items"]

@@ -118,7 +118,7 @@ def _quarantine(redis_url: str, source: str, body: bytes, content_type: str = "a
 def test_quarantine_list_show_and_replay_once_the_body_parses(
     config: Path, redis_url: str, rdb: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    still_bad = _quarantine(redis_url, "wordy-main", b'{"status": ["aer", "xyz"], "job_id": 5}')
+    still_bad = _quarantine(redis_url, "wordy-main", b'{"status": ["aer", 5], "job_id": 5}')
     now_good = _quarantine(redis_url, "wordy-main", b'{"status": ["aer", "acr"], "job_id": 5}')
     assert main(["quarantine", "list"]) == 0
     listing = capsys.readouterr().out
@@ -128,7 +128,7 @@ def test_quarantine_list_show_and_replay_once_the_body_parses(
 
     assert main(["quarantine", "replay"]) == 1  # one still fails
     out = capsys.readouterr().out
-    assert f"{still_bad}: still cannot be parsed: unknown Wordy status 'xyz'" in out
+    assert f"{still_bad}: still cannot be parsed: a Wordy status is a short text, not '5'" in out
     assert f"{now_good}: queued as evt_" in out
     assert rdb.llen(keys.INBOX) == 1
     assert [item.id for item in quarantine.list_items(rdb)] == [still_bad]

@@ -23,6 +23,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for sink, counts in found.deliveries(config.sinks).items():
         shown = ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
         print(f"sink         {sink:<20} {shown}")
+    unknown = {labels[0]: int(value) for labels, value in found.counters.get("workhooks_unknown_statuses", [])}
+    for name, count in sorted(unknown.items()):
+        print(f"unknown      {name:<20} {count} events with a status the platform's document does not name")
     for name, poll in found.polls.items():
         age = poll.age
         ok = f"last ok {age:.0f} s ago" if age is not None else "never polled successfully"

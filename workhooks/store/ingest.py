@@ -40,30 +40,41 @@ local cur_value, cur_id
 if lane ~= '' then
   cur_value = redis.call('HGET', lanes, lane .. ':value')
   cur_id = redis.call('HGET', lanes, lane .. ':id')
-  if not cur_value and legacy ~= '' and redis.call('EXISTS', prefix .. 'event:' .. legacy) == 1 then
-    -- stored by the release before observations: a resend of it, and now the lane's value
-    redis.call('HSET', lanes, lane .. ':value', value, lane .. ':id', legacy, lane .. ':at', received)
+  local blank = kind == 'says' and not redis.call('HGET', lanes, 'last') or kind ~= 'says' and not cur_value
+  if blank and legacy ~= '' and redis.call('EXISTS', prefix .. 'event:' .. legacy) == 1 then
+    -- stored by the release before observations: a resend of it, and now where the subject stands
+    redis.call('HSET', lanes, lane .. ':value', value, lane .. ':id', legacy, lane .. ':at', received,
+      'last', seen, 'last_id', legacy)
+    redis.call('LPUSH', ring, seen .. '\0' .. legacy .. '\0' .. received)
+    redis.call('LTRIM', ring, 0, ring_size - 1)
+    redis.call('EXPIRE', ring, state_ttl)
     redis.call('EXPIRE', lanes, state_ttl)
     return {0, legacy}
   end
   -- what the subject showed when this arrived: now, or (a late arrival) as of its arrival time
-  local shown, shown_id = nil, nil
-  local newest = true
+  local shown, shown_id, after, after_id = nil, nil, nil, nil
+  local newest, newest_any = true, true
   if late then
-    local best = -1
+    local best, first_after = -1, nil
     for _, entry in ipairs(redis.call('LRANGE', ring, 0, -1)) do
-      local e_lane, e_value, e_id, e_at = string.match(entry, '^(.-)%z(.-)%z(.-)%z(.*)$')
+      local e_lane, e_value, e_id, e_at = string.match(entry, '^(.-)%z(.*)%z([^%z]*)%z([^%z]*)$')
       e_at = tonumber(e_at)
-      if e_at and (kind == 'says' or e_lane == lane) then
-        if e_at <= received and e_at > best then
+      if e_at then
+        if e_at > received then
+          newest_any = false
+          if e_lane == lane then
+            newest = false
+            if first_after == nil or e_at < first_after then
+              first_after, after, after_id = e_at, e_lane .. '\0' .. e_value, e_id
+            end
+          end
+        elseif (kind == 'says' or e_lane == lane) and e_at > best then
           best, shown, shown_id = e_at, e_lane .. '\0' .. e_value, e_id
-        elseif e_at > received and e_lane == lane then
-          newest = false
         end
       end
     end
   end
-  if shown == nil then
+  if shown == nil and newest then
     if kind == 'says' then
       shown, shown_id = redis.call('HGET', lanes, 'last'), redis.call('HGET', lanes, 'last_id')
     elseif cur_value then
@@ -73,11 +84,18 @@ if lane ~= '' then
   if shown == seen and shown_id then
     return {0, shown_id}
   end
-  local n = redis.call('HINCRBY', lanes, lane .. ':n:' .. value, 1)
+  if after == seen and after_id then  -- the same occurrence, accepted live meanwhile by another receiver
+    return {0, after_id}
+  end
+  local n = redis.call('HINCRBY', lanes, lane .. ':n', 1)
   id = 'evt_' .. string.sub(redis.sha1hex(material .. '\0' .. seen .. '\0' .. n), 1, 32)
   if newest then
     redis.call('HSET', lanes, lane .. ':prev_value', cur_value or '', lane .. ':prev_id', cur_id or '',
-      lane .. ':value', value, lane .. ':id', id, lane .. ':at', received, 'last', seen, 'last_id', id)
+      lane .. ':value', value, lane .. ':id', id, lane .. ':at', received)
+  end
+  if newest_any then
+    local last, last_id = redis.call('HGET', lanes, 'last'), redis.call('HGET', lanes, 'last_id')
+    redis.call('HSET', lanes, 'prev_last', last or '', 'prev_last_id', last_id or '', 'last', seen, 'last_id', id)
   end
   redis.call('LPUSH', ring, seen .. '\0' .. id .. '\0' .. received)
   redis.call('LTRIM', ring, 0, ring_size - 1)
@@ -89,7 +107,9 @@ if redis.call('EXISTS', event_key) == 1 then
 end
 local seq = redis.call('HINCRBY', lanes, 'seq', 1)
 redis.call('EXPIRE', lanes, state_ttl)
-event_json = (string.gsub(event_json, '"@@pending%-id@@"', '"' .. id .. '"', 1))
+if lane ~= '' then  -- the envelope's id comes before any data: the first match is it
+  event_json = (string.gsub(event_json, '"@@pending%-id@@"', '"' .. id .. '"', 1))
+end
 event_json = (string.gsub(event_json, '"@@pending%-sequence@@"', '"' .. string.format('%016d', seq) .. '"', 1))
 redis.call('SET', event_key, event_json, 'EX', ttl)
 local raw = prefix .. 'raw:' .. id
@@ -128,7 +148,12 @@ for i = 1, #fields, 2 do
   end
 end
 if redis.call('HGET', KEYS[1], 'last_id') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'last', 'last_id')
+  local before = redis.call('HGET', KEYS[1], 'prev_last')
+  if before and before ~= '' then
+    redis.call('HSET', KEYS[1], 'last', before, 'last_id', redis.call('HGET', KEYS[1], 'prev_last_id'))
+  else
+    redis.call('HDEL', KEYS[1], 'last', 'last_id')
+  end
 end
 return released
 """

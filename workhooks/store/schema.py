@@ -48,39 +48,44 @@ def _status_of(state: dict[str, Any]) -> str | None:
 
 
 def _seed_lanes(connection: redis.Redis) -> None:
-    """1 -> 2: each subject's lanes begin at the status its state shows, then what the inbox still holds
-    (accepted by the release before, not yet applied), so a resend of the last callback before the upgrade
-    stays a resend. Lanes already in use (this release ran first) are left as they are."""
+    """1 -> 2: each subject's status lane begins at what its state shows, then at what the events still
+    waiting say (accepted by the release before, not applied yet: claimed by a drain job first, then
+    the inbox, oldest first), so a resend of the last callback before the upgrade stays a resend.
+    Subjects this release already observed (their lanes have a sequence) are left as they are; the
+    message and snapshot lanes start empty (ids the release before stored are recognised meanwhile)."""
     for key in connection.scan_iter(match=keys.state("*", "*"), count=1000):
         raw = connection.get(key)
         state = json.loads(raw) if raw else None
         if not isinstance(state, dict) or not state.get("source") or not state.get("subject"):
             continue
         lanes = keys.lanes(state["source"], state["subject"])
+        if connection.hexists(lanes, "seq"):
+            continue
         status = _status_of(state)
         history = [entry for entry in state.get("history", []) if isinstance(entry, dict)]
         setter = next((entry.get("event_id") for entry in reversed(history)
                        if entry.get("to") == status and entry.get("applied", True)), None)  # fmt: skip
-        setter = setter or (state.get("events") or [""])[-1]
         if status is not None and setter:
             connection.hsetnx(lanes, "status:value", status)
             connection.hsetnx(lanes, "status:id", setter)
-        if "current" in state:
+        if "current" in state and state.get("events"):
             connection.hsetnx(lanes, "presence:value", "removed" if state.get("removed") else "present")
-            connection.hsetnx(lanes, "presence:id", (state.get("events") or [""])[-1])
+            connection.hsetnx(lanes, "presence:id", state["events"][-1])
         connection.expire(lanes, keys.STATE_TTL)
-    waiting = cast(list[bytes], connection.lrange(keys.INBOX, 0, -1))
+    waiting: list[bytes] = []
     for claimed in connection.scan_iter(match=keys.claimed("*"), count=1000):
         waiting += cast(list[bytes], connection.lrange(claimed, 0, -1))
+    waiting += cast(list[bytes], connection.lrange(keys.INBOX, 0, -1))
     for event_id in waiting:
         raw = connection.get(keys.event(event_id.decode()))
         event = json.loads(raw) if raw else None
-        if isinstance(event, dict) and "sequence" not in event and event.get("type", "").endswith(".status_changed"):
-            status = (event.get("data") or {}).get("status")
-            if isinstance(status, str):
-                lanes = keys.lanes(event["source"].removeprefix("/sources/"), event["subject"])
-                connection.hset(lanes, mapping={"status:value": status, "status:id": event["id"]})
-                connection.expire(lanes, keys.STATE_TTL)
+        if not isinstance(event, dict) or "sequence" in event or not event.get("type", "").endswith(".status_changed"):
+            continue  # this release's own events set their lanes when they were accepted
+        status = (event.get("data") or {}).get("status")
+        lanes = keys.lanes(event["source"].removeprefix("/sources/"), event["subject"])
+        if isinstance(status, str) and not connection.hexists(lanes, "seq"):
+            connection.hset(lanes, mapping={"status:value": status, "status:id": event["id"]})
+            connection.expire(lanes, keys.STATE_TTL)
 
 
 # version -> (what the step does, the step): each brings the data from that version to the next.

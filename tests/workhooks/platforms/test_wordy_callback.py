@@ -52,7 +52,8 @@ def test_message_callback_json_and_form() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b'{"status": ["acp", "zzz"], "job_id": 1}', "unknown Wordy status"),
+        (b'{"status": ["acp", 5], "job_id": 1}', "short text"),
+        (b'{"status": ["acp", "%s"], "job_id": 1}' % (b"x" * 33), "short text"),
         (b'{"status": ["acp"], "job_id": 1}', "pair"),
         (b'{"status": ["acp", "aer"]}', "job_id"),
         (b'{"status": ["acp", "aer"], "job_id": "abc"}', "job_id"),
@@ -72,3 +73,9 @@ def test_malformed_callbacks_say_why(body: bytes, reason: str) -> None:
 def test_other_media_types_are_unsupported() -> None:
     with pytest.raises(UnsupportedMediaTypeError):
         wordy.parse(b"<x/>", "application/xml")
+
+
+def test_a_status_the_document_does_not_name_is_kept_as_sent_and_labelled_unknown() -> None:
+    callback = wordy.parse(b'{"status": ["acr", "onhold"], "job_id": 9}', "application/json")
+    assert (callback.data["status"], callback.data["status_label"], callback.phase) == ("onhold", "unknown", None)
+    assert callback.data["previous_status_label"] == "awaiting customer response"

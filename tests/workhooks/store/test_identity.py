@@ -109,3 +109,32 @@ def test_a_refused_callback_gives_its_lane_back_only_if_nothing_replaced_it(rdb:
     rejected = send(rdb, status("acr", "aer"), 3)
     assert release(rdb, "wordy-main", "job/7", forged.id) == 0  # long replaced: nothing to give back
     assert send(rdb, status("acr", "aer"), 4) == Accepted(False, rejected.id)
+
+
+def test_a_late_message_does_not_become_the_subjects_last_word(rdb: redis.Redis) -> None:
+    assert send(rdb, status("acr", "c"), 20).created
+    assert send(rdb, message("ok"), 10, late=True).created  # spooled at 10, drained after the 20 s status
+    again = send(rdb, message("ok"), 30)  # the same words after the status: a new message
+    assert again.created
+
+
+def test_a_late_first_observation_is_not_taken_for_a_later_one(rdb: redis.Redis) -> None:
+    send(rdb, status("acp", "aer"), 10)
+    later = send(rdb, status("aer", "acr"), 30)
+    early = send(rdb, status("acp", "acr"), 5, late=True)  # before anything was known: its own occurrence
+    assert early.created and early.id != later.id
+
+
+def test_a_spooled_copy_of_what_another_receiver_took_live_is_the_same_event(rdb: redis.Redis) -> None:
+    send(rdb, status("acp", "aer"), 0)
+    live = send(rdb, status("aer", "acr"), 6)  # receiver 2, at once
+    assert send(rdb, status("aer", "acr"), 5, late=True) == Accepted(False, live.id)  # receiver 1's spool
+
+
+def test_a_message_the_release_before_stored_is_a_resend_once_and_new_after_a_change(rdb: redis.Redis) -> None:
+    legacy = event_id("wordy-main", wordy.MESSAGE_ADDED, 7, "Editor X", "Job claimed by editor.")
+    rdb.set(keys.event(legacy), "{}")
+    assert send(rdb, message("Job claimed by editor."), 0) == Accepted(False, legacy)
+    assert send(rdb, message("Job claimed by editor."), 1) == Accepted(False, legacy)  # and again
+    assert send(rdb, status("acr", "aer"), 2).created
+    assert send(rdb, message("Job claimed by editor."), 3).created

@@ -11,8 +11,9 @@ from typing import Any
 from workhooks.core.events import Callback, Observation, digest
 from workhooks.core.exceptions import ParseError, UnsupportedMediaTypeError
 from workhooks.core.media import load_form, load_json, media_type
-from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_PHASES
+from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_PHASES, UNKNOWN
 
+MAX_STATUS = 32
 JSON_TYPES = {"application/json", "text/json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
 _JOB_ID = {"type": "integer", "minimum": 0}
@@ -23,7 +24,12 @@ BODY_SCHEMAS: dict[str, dict[str, Any]] = {  # for the OpenAPI document
                 "type": "object",
                 "required": ["status", "job_id"],
                 "properties": {
-                    "status": {"type": "array", "items": {"enum": list(STATUS_LABELS)}, "minItems": 2, "maxItems": 2},
+                    "status": {
+                        "type": "array",
+                        "items": {"type": "string", "maxLength": MAX_STATUS, "examples": list(STATUS_LABELS)},
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
                     "job_id": _JOB_ID,
                 },
             },
@@ -73,8 +79,10 @@ def _job_id(document: dict[str, Any]) -> int:
 
 
 def _status(code: Any) -> str:
-    if not isinstance(code, str) or code not in STATUS_LABELS:
-        raise ParseError(f"unknown Wordy status {str(code)[:20]!r} (known: {', '.join(STATUS_LABELS)})")
+    """A status as sent. One the document does not name is kept as it is (labelled "unknown"):
+    a platform that adds a status must not have its callbacks quarantined or mapped to another."""
+    if not isinstance(code, str) or not 0 < len(code) <= MAX_STATUS or not code.isprintable():
+        raise ParseError(f"a Wordy status is a short text, not {str(code)[:20]!r} (known: {', '.join(STATUS_LABELS)})")
     return code
 
 
@@ -96,12 +104,12 @@ def to_callback(document: dict[str, Any]) -> Callback:
             data={
                 "job_id": job_id,
                 "previous_status": previous,
-                "previous_status_label": STATUS_LABELS[previous],
+                "previous_status_label": STATUS_LABELS.get(previous, UNKNOWN),
                 "status": current,
-                "status_label": STATUS_LABELS[current],
+                "status_label": STATUS_LABELS.get(current, UNKNOWN),
             },
             identity=(job_id, previous, current),
-            phase=STATUS_PHASES[current],
+            phase=STATUS_PHASES.get(current),
             observation=Observation("status", current),  # the job entered `current`
         )
     if "message" in document:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from workhooks.core.events import Event
 from workhooks.platforms.base import Applier, State
-from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_RANK
+from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_RANK, UNKNOWN
 
 
 def status_changed(state: State, event: Event) -> State:
     previous, status = event.data["previous_status"], event.data["status"]
     current = state.get("status")
-    moves = current is None or previous == current or STATUS_RANK[status] > STATUS_RANK.get(current, -1)
+    moves = current is None or previous == current or STATUS_RANK.get(status, -1) > STATUS_RANK.get(current, -1)
     if moves:
         state["status"] = status
-        state["status_label"] = STATUS_LABELS[status]
+        state["status_label"] = STATUS_LABELS.get(status, UNKNOWN)
     history = state.setdefault("history", [])
     history.append({"event_id": event.id, "from": previous, "to": status, "at": event.time, "applied": moves})
     return state

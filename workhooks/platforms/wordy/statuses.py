@@ -15,6 +15,7 @@ STATUS_LABELS = {
     "acr": "awaiting customer response",
     "c": "complete",
 }
+UNKNOWN = "unknown"  # the label of a status the document does not name
 STATUS_PHASES: dict[str, Phase] = {
     "awc": "queued",
     "acp": "awaiting_client",

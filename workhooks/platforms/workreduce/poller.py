@@ -88,7 +88,7 @@ def changes(previous: dict[str, Any] | None, order: dict[str, Any]) -> list[Call
     current = snapshot(order)
     number, status = current["order_number"], str(current.get("status"))
     data = {**{k: v for k, v in current.items() if k != "status"}, "status": status}
-    phase = STATUS_PHASES.get(status, "in_progress")
+    phase = STATUS_PHASES.get(status)  # a status the document does not name: no phase, not a guess
     if previous is None:
         return [Callback(CREATED, f"order/{number}", {**data, ENTITY: current}, (number,), phase)]
     if previous.get("status") != status:

@@ -121,7 +121,7 @@ def changes(previous: dict[str, Any] | None, task: dict[str, Any]) -> list[Callb
     current = carry(previous, snapshot(task))
     task_id, status = str(current["id"]), str(current.get("status"))
     subject = f"task/{task_id}"
-    phase = STATUS_PHASES.get(status, "in_progress")
+    phase = STATUS_PHASES.get(status)  # a status the document does not name: no phase, not a guess
     base = {"task_id": task_id, "name": current.get("name"), "page": current.get("page"), ENTITY: current}
     found: list[Callback] = []
     if previous is None:
