@@ -145,15 +145,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def normalized_states(client: redis.Redis) -> dict[str, Any]:
-    """Each job/task's state without what depends on arrival order (history order, times, 'applied')."""
+    """Each job/task's state by its content: what does not depend on arrival order.
+
+    Which event ids a subject's history holds does: a retry that arrives after a later callback of
+    its job counts as a recurrence (README, "A resend is not a recurrence"), and the two runs
+    interleave callbacks differently. Compared: the status, the transitions, messages and responses
+    seen (as sets), not the ids nor how many times each was told.
+    """
     states = {}
     for key in client.scan_iter(keys.state("*", "*")):
         state = json.loads(client.get(key) or b"{}")
-        history = sorted((h["event_id"], h["from"], h["to"]) for h in state.pop("history", []))
-        messages = sorted((m["event_id"], m["author"], m["message"]) for m in state.pop("messages", []))
+        history = sorted({(h["from"], h["to"]) for h in state.pop("history", [])})
+        messages = sorted({(m["author"], m["message"]) for m in state.pop("messages", [])})
         responses = sorted(json.dumps(r, sort_keys=True) for r in state.pop("responses", []))
         state.pop("updated_at", None)
-        state["events"] = sorted(state.get("events", []))
+        state.pop("events", None)
         states[key.decode()] = {**state, "history": history, "messages": messages, "responses": responses}
     return states
 
