@@ -103,6 +103,63 @@ def test_a_dropped_wordy_callback_is_recovered_by_reconciliation(
     assert len(sink_server.requests) == 2
 
 
+def said(sink: CaptureServer) -> list[str]:
+    return [r.json()["data"]["message"] for r in sink.requests if r.json()["type"] == "wordy.job.message_added"]
+
+
+def test_with_confirm_a_message_resent_after_a_later_callback_is_one_message_and_repeated_words_are_two(
+    start: Callable[[str], Service], sink_server: CaptureServer, platforms: tuple[Wordy, SharedWorkforce]
+) -> None:
+    wordy, swf = platforms
+    service = start(config(sink_server, wordy, swf, "    confirm: true"))
+    job = wordy.add_job(status="aer", callback_url=f"{service.base}/hooks/wordy-main/{TOKEN}")
+    wordy.add_message(job, "Job claimed by editor.")
+    wordy.deliver(job, {"Title": "Edited"})  # aer -> acr
+    assert delivered(wordy.outbox) == [202, 202]
+    sink_server.wait_for(2)
+    resent = wordy.outbox.resend(0)  # Wordy retries the message after the status callback
+    assert resent.status == 202  # by arrival order alone a new message: the conversation says otherwise
+    wait_until(lambda: "resend_recognised" in service.logs(), what="the resend recognised")
+    wordy.add_message(job, "Job claimed by editor.")  # the editor really says it again
+    assert delivered(wordy.outbox) == [202]
+    sink_server.wait_for(3)
+    time.sleep(1)
+    assert said(sink_server) == ["Job claimed by editor.", "Job claimed by editor."]
+    assert len(sink_server.requests) == 3
+    metrics = httpx.get(f"{service.base}/metrics").content
+    assert b'workhooks_resends_recognised_total{source="wordy-main"} 1.0' in metrics
+
+
+def test_dropped_message_callbacks_are_recovered_from_the_conversation_once_each(
+    start: Callable[[str], Service],
+    sink_server: CaptureServer,
+    platforms: tuple[Wordy, SharedWorkforce],
+    rdb: redis.Redis,
+) -> None:
+    wordy, swf = platforms
+    job = wordy.add_job(status="aer", callback_url="http://127.0.0.1:9/not-yet")
+    wordy.add_message(job, "Before we started", fire=False)  # on the first read: recorded, not announced
+    service = start(config(sink_server, wordy, swf, "    reconcile_interval: 1"))
+    wordy.jobs[job].callback_url = f"{service.base}/hooks/wordy-main/{TOKEN}"
+    service.start_scheduler()
+    seen = keys.poll_seen("wordy-main")
+    wait_until(lambda: b'"said"' in (rdb.hget(seen, f"job/{job}") or b""), timeout=20, what="a first read")
+    wordy.outbox.drop_next()
+    wordy.add_message(job, "Your edit is half done.")  # its callback is lost
+    assert delivered(wordy.outbox) == []
+    recovered = sink_server.wait_for(1, timeout=20)[0].json()
+    assert recovered["data"]["message"] == "Your edit is half done." and recovered["data"]["reconciled"] is True
+    late = service.wordy(wordy.outbox.dropped[0].body)  # the lost callback turns up after all
+    assert late.status_code == 202
+    wordy.add_message(job, "Nearly there.")  # delivered by its callback, then read by reconciliation
+    wordy.add_message(job, "Nearly there.")  # the same words again: the receiver takes this call for a resend
+    assert delivered(wordy.outbox) == [202, 200]
+    wait_until(lambda: len(said(sink_server)) >= 3, timeout=20, what="three messages")
+    time.sleep(3)  # three more reconciliations
+    assert said(sink_server) == ["Your edit is half done.", "Nearly there.", "Nearly there."]
+    assert "Before we started" not in str(said(sink_server)) and service.logs().count("resend_recognised") == 2
+
+
 def test_a_dropped_shared_workforce_callback_is_recovered_by_reconciliation(
     start: Callable[[str], Service],
     sink_server: CaptureServer,

@@ -3,6 +3,10 @@
 A mismatch (forged, or stale: the platform says the subject is elsewhere now and cannot have
 got there from what the callback claims) is recorded with both sides and not delivered; the
 lane it set goes back to its value before, unless a newer observation has replaced it since.
+
+A resend the platform's records show (every conversation entry with its words is announced
+already) is dropped: the event is deleted, its lane given back, and the log says which event
+announced it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,22 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
         claimed=event.data.get("status"),
         actual=actual,
         action="recorded, not applied or delivered",
+    )
+
+
+def resent(connection: redis.Redis, event: Event, holder: str) -> None:
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.event(event.id), keys.raw(event.id))
+        pipe.zrem(keys.EVENTS_INDEX, event.id)
+        telemetry.count(pipe, "workhooks_resends_recognised", event.source)
+        pipe.execute()
+    ingest.release(connection, event.source, event.subject, event.id)
+    log.info(
+        "resend_recognised",
+        subject=event.subject,
+        announced_by=holder,
+        reason="the platform shows this message once, and it was announced",
+        action="dropped",
     )
 
 

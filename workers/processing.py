@@ -12,7 +12,7 @@ from workers import confirmation, delivery, router, settings, state
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.events import Event
 from workhooks.platforms import PLATFORMS
-from workhooks.store import keys, telemetry
+from workhooks.store import ingest, keys, telemetry
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -38,11 +38,18 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
     config = settings.config()
     source = config.sources.get(event.source)
     if source is not None:
-        actual = PLATFORMS[source.platform].confirm(source, event)  # API down: raises, the event is retried
+        platform = PLATFORMS[source.platform]
+        actual = platform.confirm(source, event)  # API down: raises, the event is retried
         if actual is not None:
             confirmation.record(connection, event, actual)
             mark_processed(connection, event.id)
             return []
+        records = platform.occurrences(source, event)  # the same
+        if records:  # the platform shows which record this is: the first no other event announced
+            holder = ingest.claim(connection, event.source, event.subject, event.id, records)
+            if holder != event.id:
+                confirmation.resent(connection, event, holder)
+                return []
     chosen: list[str] = []
     known = PLATFORMS[source.platform].status_phases if source is not None else {}
     status = event.data.get("status")

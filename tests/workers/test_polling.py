@@ -15,7 +15,7 @@ from tests.emulators.workreduce import WorkReduce
 from tests.emulators.worksection import Worksection
 from tests.emulators.worktaps import WorkTaps
 from workers import polling, settings
-from workhooks.platforms.worksection import poller as worksection_poller
+from workhooks.platforms import api as platform_api
 from workhooks.store import keys
 
 QUEUE = keys.INBOX  # accepted events waiting for a drain job
@@ -202,7 +202,7 @@ def test_comment_reads_take_turns_within_the_budget(
         for task in tasks:
             platform.act("post_comment", task, text=f"comment on {task}")
         for turn in range(3):  # one poll interval after another
-            monkeypatch.setattr(worksection_poller.time, "time", lambda turn=turn: 60.0 * turn)
+            monkeypatch.setattr(platform_api.time, "time", lambda turn=turn: 60.0 * turn)
             before = len([r for r in platform.requests if r.param("action") == "get_comments"])
             assert polling.poll(rdb, "ws")["emitted"] == 1
             after = len([r for r in platform.requests if r.param("action") == "get_comments"])

@@ -97,3 +97,15 @@ class ApiClient:
                 time.sleep(min(delay, MAX_IN_PLACE_WAIT))
                 delay = min(delay * 2, MAX_IN_PLACE_WAIT)
         raise failure
+
+
+def take_turns(items: list[Any], budget: int, interval: int) -> list[Any]:
+    """At most ``budget`` of ``items`` (in a stable order) for this poll: all of them when they fit,
+    else a window that moves on by one budget each ``interval`` seconds, so every item gets its turn
+    and a large account still finishes its polls within the platform's limits."""
+    if len(items) <= budget:
+        return items
+    if budget <= 0:
+        return []
+    start = (int(time.time() // max(1, interval)) * budget) % len(items)
+    return (items[start:] + items[:start])[:budget]

@@ -152,6 +152,10 @@ def _never_refuses(settings: Any, event: Event) -> str | None:
     return None
 
 
+def _cannot_tell(settings: Any, event: Event) -> list[str] | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Platform:
     name: str  # the `platform:` value in workhooks.yaml, and the prefix of its event types
@@ -165,6 +169,9 @@ class Platform:
     samples: Samples | None = None
     # Before a callback is trusted: None when the platform agrees, else what the platform shows.
     confirm: Callable[[Any, Event], str | None] = _never_refuses
+    # Which of the platform's own records (a conversation entry) an event may be, oldest first (I/O
+    # allowed); None when it cannot tell. An event claims one no other event holds, else it is a resend.
+    occurrences: Callable[[Any, Event], list[str] | None] = _cannot_tell
 
     @property
     def kind(self) -> str:

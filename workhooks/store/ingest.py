@@ -165,6 +165,31 @@ def release(connection: redis.Redis, source: str, subject: str, event_id: str) -
     return int(_release(keys=[keys.lanes(source, subject)], args=[event_id], client=connection))
 
 
+# KEYS: a subject's claims. ARGV: an event id, the ttl, then the platform records it may be, oldest
+# first. Returns the id holding the record the event is: its own (claimed now, or by a run before),
+# else the holder of the newest (every one is announced already: the event is a resend).
+_CLAIM = """
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[1] then return ARGV[1] end
+end
+for i = 3, #ARGV do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[1]) == 1 then
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+    return ARGV[1]
+  end
+end
+return redis.call('HGET', KEYS[1], ARGV[#ARGV])
+"""
+_claim = redis.Redis().register_script(_CLAIM)
+
+
+def claim(connection: redis.Redis, source: str, subject: str, event_id: str, records: list[str]) -> str:
+    """The event that announces the first of ``records`` no other event holds: ``event_id``, unless
+    every one is held (then the holder of the newest: ``event_id`` is a resend of it)."""
+    held = _claim(keys=[keys.claims(source, subject)], args=[event_id, keys.STATE_TTL, *records], client=connection)
+    return held.decode() if isinstance(held, bytes) else str(held)
+
+
 WAIT_MS = 200
 
 

@@ -70,6 +70,11 @@ def ring(source: str, subject: str) -> str:
     return f"{PREFIX}ring:{source}:{subject}"
 
 
+def claims(source: str, subject: str) -> str:
+    """Hash: a platform record of the subject (a Wordy conversation entry) -> the event that announced it."""
+    return f"{PREFIX}claims:{source}:{subject}"
+
+
 def delivery(delivery_id: str) -> str:
     return f"{PREFIX}delivery:{delivery_id}"
 

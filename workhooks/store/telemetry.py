@@ -22,6 +22,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_deliveries": ("delivery attempts by outcome: delivered, failed (will retry), dead", ("sink", "outcome")),
     "workhooks_polls": ("polls of a pull source by outcome", ("source", "outcome")),
     "workhooks_mismatches": ("status callbacks the platform's own API contradicted (confirm: true)", ("source",)),
+    "workhooks_resends_recognised": ("messages the platform's records show announced already", ("source",)),
     "workhooks_unknown_statuses": ("events with a status their platform's document does not name", ("source",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -10,7 +10,7 @@ import redis
 from workhooks.core.events import Event, event_id
 from workhooks.platforms.wordy import callback as wordy
 from workhooks.store import keys
-from workhooks.store.ingest import Accepted, Ingest, prepare, release
+from workhooks.store.ingest import Accepted, Ingest, claim, prepare, release
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -138,3 +138,13 @@ def test_a_message_the_release_before_stored_is_a_resend_once_and_new_after_a_ch
     assert send(rdb, message("Job claimed by editor."), 1) == Accepted(False, legacy)  # and again
     assert send(rdb, status("acr", "aer"), 2).created
     assert send(rdb, message("Job claimed by editor."), 3).created
+
+
+def test_each_platform_record_is_announced_by_one_event_and_a_run_again_keeps_its_claim(rdb: redis.Redis) -> None:
+    records = ["1333150970:abc:1", "1333150970:abc:2"]  # the editor's same words twice
+    assert claim(rdb, "wordy-main", "job/7", "evt_a", records) == "evt_a"
+    assert claim(rdb, "wordy-main", "job/7", "evt_b", records) == "evt_b"  # the second entry
+    assert claim(rdb, "wordy-main", "job/7", "evt_a", records) == "evt_a"  # processed again after a crash
+    assert claim(rdb, "wordy-main", "job/7", "evt_c", records) == "evt_b"  # both announced: a resend
+    assert claim(rdb, "wordy-main", "job/7", "evt_d", records[:1]) == "evt_a"
+    assert 0 < rdb.ttl(keys.claims("wordy-main", "job/7")) <= keys.STATE_TTL

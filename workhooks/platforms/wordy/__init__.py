@@ -24,4 +24,5 @@ PLATFORM = Platform(
     poller=api.RECONCILER,
     samples=samples.SAMPLES,
     confirm=api.confirm,
+    occurrences=api.occurrences,
 )

@@ -3,25 +3,38 @@
 Reconciliation reads GET /job/ (ids) and GET /job/{id}/ for each, and announces a status change
 only for jobs it already knows, with the id the callback would have had: a callback that
 arrives after all is a duplicate, and the other way round.
+
+Messages: GET /job/{id}/conversation/ lists each message with its author and ``created`` time,
+so with an API key (and ``confirm`` or ``reconcile_interval``) the conversation, not the order
+callbacks arrive in, says which message a callback is. Each entry has a key (created, author,
+words, and its place among identical ones); a message event claims an entry (workers/processing.py)
+and a message callback that finds every matching entry claimed already is a resend, even after
+later callbacks. Reconciliation reads the conversations of ``conversations_per_poll`` open jobs
+per poll, taking turns, and announces entries that are new since the last read: the event claims
+its entry, so a message announced by its callback as well is delivered once. A job's first read
+only records its conversation. Requests per poll: 1 + jobs + min(open jobs, conversations_per_poll);
+per message callback, one conversation read. Messages on a complete job are not reconciled.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from typing import Any
 
 import httpx
 
-from workhooks.core.events import Callback, Event
+from workhooks.core.events import Callback, Event, digest
 from workhooks.core.exceptions import CallbackError
-from workhooks.platforms.api import ApiClient, PollError
+from workhooks.platforms.api import ApiClient, PartialPollError, PollError, take_turns
 from workhooks.platforms.base import Poller, State
 from workhooks.platforms.wordy import callback
 from workhooks.platforms.wordy.settings import WordySettings
-from workhooks.platforms.wordy.statuses import NEXT, STATUS_CHANGED, STATUS_LABELS, reachable
+from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, NEXT, STATUS_CHANGED, STATUS_LABELS, reachable
 
 MAX_JOBS = 10_000
+KEPT_ENTRIES = 500  # a job's newest conversation entries its snapshot remembers
 
 
 def client(settings: WordySettings) -> ApiClient:
@@ -40,11 +53,37 @@ def job(settings: WordySettings, api: ApiClient, job_id: int) -> dict[str, Any]:
     return found
 
 
+def conversation(settings: WordySettings, api: ApiClient, job_id: int) -> list[dict[str, Any]]:
+    found = api.get_json(f"{_base(settings)}/job/{job_id}/conversation/")
+    if not isinstance(found, list):
+        raise PollError(f"GET /job/{job_id}/conversation/ did not answer a list")
+    return [entry for entry in found if isinstance(entry, dict) and isinstance(entry.get("message"), str)]
+
+
+def entries(talk: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each message with its key: when, who, a digest of the words, and its place among identical ones
+    (the same words by the same author in the same second). Stable while the conversation only grows."""
+    same: Counter[str] = Counter()
+    keyed = []
+    for entry in talk:
+        base = f"{entry.get('created')}:{digest(entry.get('user'), entry['message'])}"
+        same[base] += 1
+        keyed.append((f"{base}:{same[base]}", entry))
+    return keyed
+
+
 def fetch(settings: WordySettings, api: ApiClient) -> list[dict[str, Any]]:
     ids = api.get_json(f"{_base(settings)}/job/")
     if not isinstance(ids, list):
         raise PollError("GET /job/ did not answer a list of job ids")
-    return [job(settings, api, int(job_id)) for job_id in ids[:MAX_JOBS] if str(job_id).isdigit()]
+    jobs = [job(settings, api, int(job_id)) for job_id in ids[:MAX_JOBS] if str(job_id).isdigit()]
+    open_jobs = sorted((item for item in jobs if item.get("status") != "c"), key=lambda item: str(item.get("id")))
+    for item in take_turns(open_jobs, settings.conversations_per_poll, settings.reconcile_interval or 1):
+        try:
+            item["conversation"] = conversation(settings, api, int(item["id"]))
+        except PollError as error:  # keep the jobs and conversations read so far
+            raise PartialPollError(error, jobs, complete=True) from None
+    return jobs
 
 
 def key(item: dict[str, Any]) -> str:
@@ -52,7 +91,17 @@ def key(item: dict[str, Any]) -> str:
 
 
 def snapshot(item: dict[str, Any]) -> dict[str, Any]:
-    return {"status": item.get("status")}
+    kept: dict[str, Any] = {"status": item.get("status")}
+    if "conversation" in item:
+        kept["said"] = [entry_key for entry_key, _ in entries(item["conversation"])][-KEPT_ENTRIES:]
+    return kept
+
+
+def carry(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """A conversation not read this poll (the budget, an error): keep what the last read saw."""
+    if "said" not in current and previous is not None and "said" in previous:
+        return {**current, "said": previous["said"]}
+    return current
 
 
 def previous(state: State | None) -> dict[str, Any] | None:
@@ -65,6 +114,10 @@ def initial_state(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callback]:
+    return _status_change(before, item) + _new_messages(before, item)
+
+
+def _status_change(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callback]:
     if before is None or before.get("status") == item.get("status"):
         return []
     previous, status = str(before["status"]), str(item.get("status"))
@@ -77,6 +130,20 @@ def changes(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callbac
     # (aer -> c: the acr between was never seen) is announced as a gap, not as a transition.
     marks = {"reconciled": True, **({"gap": True} if status not in NEXT.get(previous, ()) else {})}
     return [dataclasses.replace(found, data={**found.data, **marks})]
+
+
+def _new_messages(before: dict[str, Any] | None, item: dict[str, Any]) -> list[Callback]:
+    """Conversation entries new since the last read (none on a first read: that only records them)."""
+    if before is None or "said" not in before or "conversation" not in item:
+        return []
+    known, job_id = set(before["said"]), int(item["id"])
+    found = []
+    for entry_key, entry in entries(item["conversation"])[-KEPT_ENTRIES:]:
+        if entry_key not in known:
+            data = {"job_id": job_id, "author": entry.get("user"), "message": entry["message"],
+                    "created": entry.get("created"), "entry": entry_key, "reconciled": True}  # fmt: skip
+            found.append(Callback(MESSAGE_ADDED, f"job/{job_id}", data, (job_id, "conversation", entry_key)))
+    return found
 
 
 def confirm(settings: WordySettings, event: Event) -> str | None:
@@ -94,6 +161,27 @@ def confirm(settings: WordySettings, event: Event) -> str | None:
     return None if reachable(claimed, actual) else actual
 
 
+def occurrences(settings: WordySettings, event: Event) -> list[str] | None:
+    """The conversation entries a message event may be, oldest first (the entry a reconciled one
+    names). None when the conversation is not consulted (no API key, neither confirm nor reconcile)."""
+    if event.type != MESSAGE_ADDED or settings.api_key is None or not (settings.confirm or settings.reconcile_interval):
+        return None
+    named = event.data.get("entry")
+    if isinstance(named, str):
+        return [named]
+    api = client(settings)
+    try:
+        talk = conversation(settings, api, int(event.data["job_id"]))
+    finally:
+        api.close()
+    author, words = event.data.get("author"), event.data.get("message")
+    return [
+        entry_key
+        for entry_key, entry in entries(talk)
+        if entry["message"] == words and (author is None or entry.get("user") == author)
+    ]
+
+
 RECONCILER = Poller(
     entity="job",
     client=client,
@@ -104,4 +192,5 @@ RECONCILER = Poller(
     previous=previous,
     initial_state=initial_state,
     announce_new=False,  # a job first seen by a poll has no previous status to compare with
+    carry=carry,
 )

@@ -23,6 +23,9 @@ class WordySettings(CallbackSettings):
     api_key: SecretStr | None = None  # Wordy API key: enables confirm and reconcile_interval
     base_url: AnyHttpUrl = AnyHttpUrl("https://wordy.com/api/1.0")  # sandbox: https://sandbox.wordy.com/api/1.0
     confirm: bool = False  # check each status callback against GET /job/{id}/ before trusting it
+    # Reconciliation also reads this many open jobs' conversations per poll (taking turns; 0: none)
+    # and announces the messages whose callbacks never came.
+    conversations_per_poll: int = Field(default=50, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _has_one(self) -> WordySettings:

@@ -7,13 +7,12 @@ read here and logged with their meaning.
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import httpx
 
 from workhooks.core.events import Callback, Observation, Phase
-from workhooks.platforms.api import ApiClient, AuthError, PartialPollError, PollError, RateLimitedError
+from workhooks.platforms.api import ApiClient, AuthError, PartialPollError, PollError, RateLimitedError, take_turns
 from workhooks.platforms.base import Poller
 from workhooks.platforms.worksection.settings import WorksectionSettings
 
@@ -87,14 +86,9 @@ def fetch(settings: WorksectionSettings, api: ApiClient) -> list[dict[str, Any]]
 
 
 def _comment_turn(settings: WorksectionSettings, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The open tasks whose comments this poll reads: all of them, or `comments_per_poll` taking turns
-    (a window that moves on by one budget each poll interval), so a large account still finishes polls."""
+    """The open tasks whose comments this poll reads: all of them, or `comments_per_poll` taking turns."""
     open_tasks = sorted((t for t in tasks if t.get("status") != "done" and t.get("page")), key=lambda t: str(t["id"]))
-    budget = settings.comments_per_poll
-    if len(open_tasks) <= budget:
-        return open_tasks
-    start = (int(time.time() // settings.poll_interval) * budget) % len(open_tasks)
-    return (open_tasks[start:] + open_tasks[:start])[:budget]
+    return take_turns(open_tasks, settings.comments_per_poll, settings.poll_interval)
 
 
 def key(task: dict[str, Any]) -> str:
