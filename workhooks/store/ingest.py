@@ -20,8 +20,10 @@ import redis
 import redis.asyncio
 from redis.exceptions import NoScriptError
 
-from workhooks.core.events import Event, Observation
+from workhooks.core.events import PENDING_ID, PENDING_SEQUENCE, Event, Observation
+from workhooks.core.exceptions import CallbackError
 from workhooks.core.redact import redact
+from workhooks.platforms import PLATFORMS
 from workhooks.store import inbox, keys
 
 # The identity rule, in one script so that it is atomic with the write (module docstring).
@@ -238,8 +240,10 @@ class Prepared:
 
     @classmethod
     def from_line(cls, line: bytes) -> Prepared:
-        """A spooled record, including those the release before observations wrote (content identity)."""
+        """A spooled record, including those the release before observations wrote (_upgraded)."""
         record = json.loads(line)
+        if "source" not in record:
+            return _upgraded(record)
         seen = record.get("observation")
         return cls(
             record["id"],
@@ -253,6 +257,26 @@ class Prepared:
             Observation(seen[0], seen[1], seen[2]) if seen else None,
             record.get("legacy_id", ""),
         )
+
+
+def _upgraded(record: dict[str, Any]) -> Prepared:
+    """A line the release before observations spooled: its (redacted) body read again by its platform's
+    parser gives the observation, so it takes part in the identity rule like any callback; the id that
+    release answered becomes the receipt and, while stored, is recognised as the same event."""
+    envelope, body = json.loads(record["event"]), base64.b64decode(record["body"])
+    source, kind, subject = envelope["source"].removeprefix("/sources/"), envelope["type"], envelope["subject"]
+    platform = PLATFORMS.get(kind.partition(".")[0])
+    try:
+        parsed = platform.callback.parse(body, record["content_type"]) if platform and platform.callback else None
+    except CallbackError:
+        parsed = None
+    if parsed is None or parsed.observation is None or (parsed.type, parsed.subject) != (kind, subject):
+        return Prepared(record["id"], record["event"].encode(), record["content_type"], body, record["received_at"],
+                        source, kind, subject)  # fmt: skip
+    pending = Event(PENDING_ID, source, kind, subject, envelope["time"], envelope.get("data") or {},
+                    envelope.get("phase"), PENDING_SEQUENCE)  # fmt: skip
+    return Prepared(record["id"], pending.to_json().encode(), record["content_type"], body, record["received_at"],
+                    source, kind, subject, parsed.observation, record["id"])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,9 +317,6 @@ class Ingest:
 
     def _call(self, item: Prepared, late: bool) -> tuple[list[str], list[Any]]:
         source, kind, subject = item.source, item.type, item.subject
-        if not source:  # spooled by the release before observations: the event says
-            envelope = json.loads(item.event_json)
-            source, kind, subject = envelope["source"].removeprefix("/sources/"), envelope["type"], envelope["subject"]
         seen = item.observation
         drain = self._drain
         script_keys = [keys.lanes(source, subject), keys.ring(source, subject), keys.INBOX, keys.EVENTS_INDEX,

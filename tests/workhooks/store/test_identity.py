@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import redis
 from workhooks.core.events import Event, event_id
 from workhooks.platforms.wordy import callback as wordy
 from workhooks.store import keys
-from workhooks.store.ingest import Accepted, Ingest, claim, prepare, release
+from workhooks.store.ingest import Accepted, Ingest, Prepared, claim, prepare, release
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -148,3 +149,31 @@ def test_each_platform_record_is_announced_by_one_event_and_a_run_again_keeps_it
     assert claim(rdb, "wordy-main", "job/7", "evt_c", records) == "evt_b"  # both announced: a resend
     assert claim(rdb, "wordy-main", "job/7", "evt_d", records[:1]) == "evt_a"
     assert 0 < rdb.ttl(keys.claims("wordy-main", "job/7")) <= keys.STATE_TTL
+
+
+def previous_release_line(body: bytes, seconds: float, kind: str = "application/json") -> tuple[bytes, str]:
+    """A spool line as the release before observations wrote it: the content id, no sequence, five fields."""
+    callback = wordy.parse(body, kind)
+    old_id = event_id("wordy-main", callback.type, *callback.identity)
+    envelope = {"specversion": "1.0", "id": old_id, "source": "/sources/wordy-main", "type": callback.type,
+                "subject": callback.subject, "time": at(seconds), "datacontenttype": "application/json",
+                "phase": callback.phase, "data": callback.data}  # fmt: skip
+    record = {"id": old_id, "event": json.dumps(envelope), "content_type": kind,
+              "body": base64.b64encode(body).decode(), "received_at": at(seconds)}  # fmt: skip
+    return json.dumps(record).encode() + b"\n", old_id
+
+
+def test_a_spool_the_release_before_wrote_drains_under_the_identity_rule(rdb: redis.Redis) -> None:
+    ingest = Ingest()
+    send(rdb, status("acp", "aer"), 0)
+    first_return, old_id = previous_release_line(status("aer", "acr"), 1)
+    rejected, _ = previous_release_line(status("acr", "aer"), 2)
+    second_return, _ = previous_release_line(status("aer", "acr"), 3)  # the old formula: the same id as the first
+    drained = [ingest.submit_sync(rdb, Prepared.from_line(line), late=True) for line in (first_return, rejected,
+                                                                                         second_return)]  # fmt: skip
+    assert [accepted.created for accepted in drained] == [True, True, True]  # the second return is told
+    assert len({accepted.id for accepted in drained}) == 3 and old_id not in {accepted.id for accepted in drained}
+    stored = Event.from_json(rdb.get(keys.event(drained[0].id)) or b"")
+    assert stored.sequence is not None and stored.data["status"] == "acr"
+    assert rdb.hget(keys.raw(drained[0].id), "receipt") == old_id.encode()  # what that release answered
+    assert send(rdb, status("aer", "acr"), 4) == Accepted(False, drained[2].id)  # Wordy calls again: a resend
