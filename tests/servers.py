@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from workhooks.store import embedded
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -332,3 +334,25 @@ def wait_until(condition: Callable[[], object], timeout: float = 15, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not true within {timeout} s")
         time.sleep(0.1)
+
+
+class KillableRedis:
+    """A private redis-server with AOF under one folder, which the test kills and starts again."""
+
+    def __init__(self, directory: Path, appendfsync: str = "everysec") -> None:
+        self.directory, self.appendfsync = directory, appendfsync
+        self.server = embedded.start(directory, appendfsync=appendfsync)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def kill(self) -> None:
+        self.server.process.kill()
+        self.server.process.wait(10)
+
+    def restart(self) -> None:
+        self.server = embedded.start(self.directory, appendfsync=self.appendfsync)
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.servers import free_port, wait_until
+from tests.servers import KillableRedis, free_port, wait_until
 from workhooks.store import embedded
 
 FIGURES: list[str] = []
@@ -27,28 +27,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("fault-injection figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
-
-
-class KillableRedis:
-    """A private redis-server with AOF under one folder, which the test kills and starts again."""
-
-    def __init__(self, directory: Path, appendfsync: str = "everysec") -> None:
-        self.directory, self.appendfsync = directory, appendfsync
-        self.server = embedded.start(directory, appendfsync=appendfsync)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def kill(self) -> None:
-        self.server.process.kill()
-        self.server.process.wait(10)
-
-    def restart(self) -> None:
-        self.server = embedded.start(self.directory, appendfsync=self.appendfsync)
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 @pytest.fixture

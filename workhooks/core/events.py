@@ -6,8 +6,9 @@ id. Where a callback reports a value the subject now has (a status) or something
 message), the callback carries an ``Observation`` and the ingest script gives the id
 (store/ingest.py): an observation that repeats the subject's current value is a resend (the
 same id), the same observation after the subject moved on is a new occurrence (a new id).
-Every event gets a ``sequence`` (CloudEvents extension: a string that sorts in the order the
-subject's events were accepted).
+Every event gets a ``sequence`` (CloudEvents extension: a string that sorts a subject's events in
+the order they reached a receiver — its arrival time in ms, then a count — whatever order spools
+drained in).
 """
 
 from __future__ import annotations

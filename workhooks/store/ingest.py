@@ -112,7 +112,10 @@ redis.call('EXPIRE', lanes, state_ttl)
 if lane ~= '' then  -- the envelope's id comes before any data: the first match is it
   event_json = (string.gsub(event_json, '"@@pending%-id@@"', '"' .. id .. '"', 1))
 end
-event_json = (string.gsub(event_json, '"@@pending%-sequence@@"', '"' .. string.format('%016d', seq) .. '"', 1))
+-- when it reached a receiver (ms), then the subject's count: spools drained in any order still sort
+-- by arrival, and after every sequence the release before gave (a 16-digit count)
+local sequence = string.format('%016d%04d', math.floor(received * 1000), seq % 10000)
+event_json = (string.gsub(event_json, '"@@pending%-sequence@@"', '"' .. sequence .. '"', 1))
 redis.call('SET', event_key, event_json, 'EX', ttl)
 local raw = prefix .. 'raw:' .. id
 redis.call('HSET', raw, 'content_type', content_type, 'body', body, 'received_at', received_at)
@@ -130,31 +133,55 @@ return {1, id}
 )
 RING = 32  # recent observations of a subject kept for late arrivals
 
-# KEYS: a subject's lanes. ARGV: an event id. Every lane the event set, if it still holds it, goes back
-# to the value before (a callback the platform's API contradicted, workers/confirmation.py).
+# KEYS: a subject's lanes, its ring. ARGV: an event id. The event leaves the ring, and every lane it
+# set, if it still holds it, goes back to the newest observation left in the ring for that lane (so
+# two refused callbacks in a row never give back one another's value), else to the value before
+# (a callback the platform's API contradicted, workers/confirmation.py).
 _RELEASE = """
-local fields = redis.call('HGETALL', KEYS[1])
+local lanes, ring, id = KEYS[1], KEYS[2], ARGV[1]
+local kept = {}
+for _, entry in ipairs(redis.call('LRANGE', ring, 0, -1)) do
+  local e_lane, e_value, e_id, e_at = string.match(entry, '^(.-)%z(.*)%z([^%z]*)%z([^%z]*)$')
+  if e_id == id then
+    redis.call('LREM', ring, 0, entry)
+  elseif e_lane then
+    table.insert(kept, {e_lane, e_value, e_id, tonumber(e_at) or 0})
+  end
+end
+local function newest(lane)  -- nil: of any lane
+  local best = nil
+  for _, e in ipairs(kept) do
+    if (lane == nil or e[1] == lane) and (best == nil or e[4] > best[4]) then best = e end
+  end
+  return best
+end
+local fields = redis.call('HGETALL', lanes)
 local released = 0
 for i = 1, #fields, 2 do
   local name, held = fields[i], fields[i + 1]
-  if held == ARGV[1] and string.sub(name, -3) == ':id' and string.sub(name, -8) ~= ':prev_id' then
+  if held == id and string.sub(name, -3) == ':id' and string.sub(name, -8) ~= ':prev_id' then
     local lane = string.sub(name, 1, -4)
-    local before = redis.call('HGET', KEYS[1], lane .. ':prev_value')
-    if before and before ~= '' then
-      local before_id = redis.call('HGET', KEYS[1], lane .. ':prev_id')
-      redis.call('HSET', KEYS[1], lane .. ':value', before, lane .. ':id', before_id)
+    local back = newest(lane)
+    local before = redis.call('HGET', lanes, lane .. ':prev_value')
+    if back then
+      redis.call('HSET', lanes, lane .. ':value', back[2], lane .. ':id', back[3], lane .. ':at', back[4])
+    elseif before and before ~= '' then
+      redis.call('HSET', lanes, lane .. ':value', before, lane .. ':id', redis.call('HGET', lanes, lane .. ':prev_id'))
     else
-      redis.call('HDEL', KEYS[1], lane .. ':value', lane .. ':id')
+      redis.call('HDEL', lanes, lane .. ':value', lane .. ':id')
     end
     released = released + 1
   end
 end
-if redis.call('HGET', KEYS[1], 'last_id') == ARGV[1] then
-  local before = redis.call('HGET', KEYS[1], 'prev_last')
-  if before and before ~= '' then
-    redis.call('HSET', KEYS[1], 'last', before, 'last_id', redis.call('HGET', KEYS[1], 'prev_last_id'))
+if redis.call('HGET', lanes, 'last_id') == id then
+  local back = newest(nil)
+  local before = redis.call('HGET', lanes, 'prev_last')
+  if back then
+    redis.call('HSET', lanes, 'last', back[1] .. '\0' .. back[2], 'last_id', back[3])
+  elseif before and before ~= '' then
+    redis.call('HSET', lanes, 'last', before, 'last_id', redis.call('HGET', lanes, 'prev_last_id'))
   else
-    redis.call('HDEL', KEYS[1], 'last', 'last_id')
+    redis.call('HDEL', lanes, 'last', 'last_id')
   end
 end
 return released
@@ -164,7 +191,8 @@ _release = redis.Redis().register_script(_RELEASE)
 
 def release(connection: redis.Redis, source: str, subject: str, event_id: str) -> int:
     """Take back what an event's observation set, where nothing newer has replaced it since."""
-    return int(_release(keys=[keys.lanes(source, subject)], args=[event_id], client=connection))
+    return int(_release(keys=[keys.lanes(source, subject), keys.ring(source, subject)], args=[event_id],
+                        client=connection))  # fmt: skip
 
 
 # KEYS: a subject's claims. ARGV: an event id, the ttl, then the platform records it may be, oldest

@@ -98,8 +98,16 @@ def test_an_id_the_release_before_stored_is_still_recognised_as_a_resend(rdb: re
 def test_every_event_of_a_subject_carries_a_sequence_in_the_order_it_was_accepted(rdb: redis.Redis) -> None:
     ids = [send(rdb, body, n).id for n, body in enumerate([status("acp", "aer"), message("hi"), status("aer", "acr")])]
     sequences = [json.loads(rdb.get(keys.event(i)) or b"{}")["sequence"] for i in ids]
-    assert sequences == sorted(sequences) and len(set(sequences)) == 3 and sequences[0] == f"{1:016d}"
+    assert sequences == sorted(sequences) and len(set(sequences)) == 3
+    assert sequences[0] == f"{int(T0.timestamp() * 1000):016d}0001" and min(sequences) > f"{2**40:016d}"  # 1.0's
     assert all(json.loads(rdb.get(keys.event(i)) or b"{}")["id"] == i for i in ids)
+
+
+def test_a_late_arrival_sorts_by_when_it_arrived_not_when_it_was_drained(rdb: redis.Redis) -> None:
+    live = send(rdb, status("aer", "acr"), 10)  # receiver 2 took this live
+    drained = send(rdb, status("acp", "aer"), 5, late=True)  # receiver 1 spooled this earlier, drains now
+    sequence = {i: json.loads(rdb.get(keys.event(i)) or b"{}")["sequence"] for i in (live.id, drained.id)}
+    assert sequence[drained.id] < sequence[live.id]
 
 
 def test_a_refused_callback_gives_its_lane_back_only_if_nothing_replaced_it(rdb: redis.Redis) -> None:
@@ -110,6 +118,16 @@ def test_a_refused_callback_gives_its_lane_back_only_if_nothing_replaced_it(rdb:
     rejected = send(rdb, status("acr", "aer"), 3)
     assert release(rdb, "wordy-main", "job/7", forged.id) == 0  # long replaced: nothing to give back
     assert send(rdb, status("acr", "aer"), 4) == Accepted(False, rejected.id)
+
+
+def test_two_refused_callbacks_in_a_row_never_give_back_one_anothers_value(rdb: redis.Redis) -> None:
+    back = send(rdb, status("aer", "acr"), 0)
+    first = send(rdb, status("acr", "c"), 1)  # two forged callbacks, refused in the order they came
+    second = send(rdb, status("c", "aer"), 2)
+    assert release(rdb, "wordy-main", "job/7", first.id) == 0  # the lane holds the second
+    assert release(rdb, "wordy-main", "job/7", second.id) == 1
+    assert send(rdb, status("aer", "acr"), 3) == Accepted(False, back.id)  # back to acr, not to the refused c
+    assert all(first.id.encode() not in entry for entry in rdb.lrange(keys.ring("wordy-main", "job/7"), 0, -1))
 
 
 def test_a_late_message_does_not_become_the_subjects_last_word(rdb: redis.Redis) -> None:

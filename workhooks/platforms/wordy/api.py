@@ -27,6 +27,7 @@ import httpx
 
 from workhooks.core.events import Callback, Event, digest
 from workhooks.core.exceptions import CallbackError
+from workhooks.core.media import ascii_integer
 from workhooks.platforms.api import ApiClient, PartialPollError, PollError, take_turns
 from workhooks.platforms.base import Poller, State
 from workhooks.platforms.wordy import callback
@@ -76,7 +77,8 @@ def fetch(settings: WordySettings, api: ApiClient) -> list[dict[str, Any]]:
     ids = api.get_json(f"{_base(settings)}/job/")
     if not isinstance(ids, list):
         raise PollError("GET /job/ did not answer a list of job ids")
-    jobs = [job(settings, api, int(job_id)) for job_id in ids[:MAX_JOBS] if str(job_id).isdigit()]
+    found = (ascii_integer(str(job_id)) for job_id in ids[:MAX_JOBS] if not isinstance(job_id, bool))
+    jobs = [job(settings, api, job_id) for job_id in found if job_id is not None]
     open_jobs = sorted((item for item in jobs if item.get("status") != "c"), key=lambda item: str(item.get("id")))
     for item in take_turns(open_jobs, settings.conversations_per_poll, settings.reconcile_interval or 1):
         try:
