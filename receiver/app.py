@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from receiver import routes
@@ -66,7 +67,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             Middleware(RequestLog),
             Middleware(FailureLimiter, burst=limits.burst, per_minute=limits.per_minute),
         ],
-        exception_handlers={HTTPException: routes.http_error},
+        exception_handlers={HTTPException: routes.http_error, ClientDisconnect: routes.client_disconnected},
         lifespan=lifespan,
     )
     app.state.config = config

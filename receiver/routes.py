@@ -44,6 +44,13 @@ async def http_error(request: Request, error: Exception) -> Response:
     return JSONResponse({"error": reason}, status_code=error.status_code, headers=error.headers)
 
 
+async def client_disconnected(request: Request, error: Exception) -> Response:
+    """The client went away before its body was read: not our failure, so no 500 and no traceback; a
+    499 (nginx's "client closed request") on the request's line and in the callbacks counter."""
+    structlog.contextvars.bind_contextvars(outcome="client_disconnected", reason="client disconnected mid-request")
+    return Response(status_code=499)
+
+
 def _unavailable(error: Exception) -> JSONResponse:
     reason = f"redis: {type(error).__name__}" if isinstance(error, RedisError) else str(error)
     structlog.contextvars.bind_contextvars(outcome="unavailable", reason=reason)
@@ -111,21 +118,24 @@ async def key_callback(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     name, source, reader = found
-    header_key = request.headers.get("x-api-key")
-    if header_key is not None and not auth.matches(header_key.encode("latin-1"), source.secrets()):
+    header_keys = request.headers.getlist("x-api-key")  # every one sent must be a key: no first-one-wins
+    if not all(auth.matches(key.encode("latin-1"), source.secrets()) for key in header_keys):
         return _reject(401, "bad X-API-Key")
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
         document = reader.decode(body, content_type)
     except ParseError as error:
-        if header_key is None:  # nothing vouches for this body: do not keep it
+        if not header_keys:  # nothing vouches for this body: do not keep it
             return _reject(401, f"no X-API-Key and the body cannot be read ({error})")
         return await _quarantine(request, name, source, error, content_type, body)
     except CallbackError as error:
         return _reject(error.status_code, str(error))
-    body_key = reader.body_key(document)
-    if body_key is None and header_key is None:
+    try:
+        body_key = reader.body_key(document)
+    except CallbackError as error:  # e.g. two different keys in one body
+        return _reject(error.status_code, str(error))
+    if body_key is None and not header_keys:
         return _reject(401, "no API key (X-API-Key header or api_key in the body)")
     if body_key is not None and not auth.matches(body_key, source.secrets()):
         return _reject(401, "bad api_key in the body")

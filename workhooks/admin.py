@@ -8,6 +8,7 @@ CLI, because it reads what workers write: the receiver package never imports wor
 from __future__ import annotations
 
 import hmac
+import math
 from importlib import resources
 from typing import Any, get_args
 
@@ -25,6 +26,7 @@ from receiver.routes import http_error
 from workers import confirmation, delivery, eventlog, router, state
 from workhooks.config.schema import Config
 from workhooks.core.events import Event, Phase
+from workhooks.core.media import ascii_integer
 from workhooks.store import health, keys, quarantine
 from workhooks.store.connection import connect
 
@@ -41,8 +43,9 @@ class BearerToken:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(("/api/", "/admin/api/")):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            # Exactly one Authorization header: with two, which one a proxy or framework reads is anyone's guess.
+            given = [value for name, value in scope["headers"] if name == b"authorization"]
+            if len(given) != 1 or not hmac.compare_digest(given[0], self.expected):
                 structlog.contextvars.bind_contextvars(outcome="rejected", reason="admin token missing or wrong")
                 response = JSONResponse({"error": "admin token missing or wrong"}, 401, {"www-authenticate": "Bearer"})
                 await response(scope, receive, send)
@@ -83,6 +86,8 @@ class Admin:
             since = float(query.get("since", 0))
         except ValueError:
             return _bad("limit and since must be numbers (since: a Unix time)")
+        if not math.isfinite(since):
+            return _bad("since must be a finite number (a Unix time)")
         if query.get("phase") and query["phase"] not in PHASES:
             return _bad(f"phase must be one of {sorted(PHASES)}")
         if query.get("status") and query["status"] not in eventlog.STATUSES:
@@ -185,12 +190,13 @@ def _text(value: bytes | str) -> str:
 
 
 def _valid_cursor(cursor: str) -> bool:
+    """``<score>:<offset>`` as eventlog.find returns it: a finite score (never NaN), ASCII digits."""
     bound, _, offset = cursor.partition(":")
     try:
-        float(bound)
+        score = float(bound)
     except ValueError:
         return False
-    return offset.isdigit()
+    return math.isfinite(score) and ascii_integer(offset) is not None
 
 
 def console(request: Request) -> Response:
@@ -234,7 +240,7 @@ _EVENT_FILTERS = [
         ("status", {"enum": list(eventlog.STATUSES)}, "what became of it"),
         ("since", "number", "Unix time"),
         ("limit", "integer", "at most 200"),
-        ("cursor", {"type": "string", "pattern": r"^[-+0-9.eEinf]+:[0-9]+$"}, "next_cursor of the previous page"),
+        ("cursor", {"type": "string", "pattern": r"^[-+0-9.eE]+:[0-9]{1,20}$"}, "next_cursor of the previous page"),
     )
 ]
 ADMIN_PATHS: dict[str, Any] = {

@@ -112,3 +112,42 @@ def test_deep_nesting_is_refused_not_a_crash() -> None:
 def test_unsupported_media_type() -> None:
     with pytest.raises(UnsupportedMediaTypeError):
         swf.decode(b"a=b", "application/x-www-form-urlencoded")
+
+
+def test_repeated_xml_tags_become_one_list_in_order() -> None:
+    body = b"<task><tag>a</tag><tag>b</tag><tag>c</tag><list type='array'><x>1</x></list><list>2</list></task>"
+    assert swf.decode(body, "application/xml")["task"] == {"tag": ["a", "b", "c"], "list": ["1", "2"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"<task>" + b"<a/>" * swf.MAX_XML_ELEMENTS + b"</task>", "elements"),
+        (b"<task>" + b"<a>" * swf.MAX_XML_DEPTH + b"</a>" * swf.MAX_XML_DEPTH + b"</task>", "deeper"),
+        ('<task><id type="integer">²</id></task>'.encode(), "typed integer"),
+        (b'<task><id type="integer">' + b"1" * 5000 + b"</id></task>", "typed integer"),
+    ],
+)
+def test_xml_past_its_bounds_is_refused(body: bytes, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason):
+        swf.decode(body, "application/xml")
+
+
+def test_a_negative_xml_integer_is_still_an_integer() -> None:
+    assert swf.decode(b'<task><n type="integer"> -3 </n></task>', "application/xml") == {"task": {"n": -3}}
+
+
+@pytest.mark.parametrize(
+    "task_id", [10**20, "9" * 65, "\u2028", "   "], ids=["21 digits", "65 characters", "unprintable", "blank"]
+)
+def test_task_ids_past_their_bounds_are_refused(task_id: object) -> None:
+    with pytest.raises(ParseError, match=r"task\.id"):
+        swf.to_callback({"task": {"id": task_id, "responses": [{"answer": "a"}]}})
+
+
+def test_both_body_keys_are_read_and_must_agree() -> None:
+    assert swf.api_key({"api_key": KEY, "task": {"api_key": KEY}}) == KEY
+    assert swf.api_key({"task": {"api_key": KEY}}) == KEY
+    with pytest.raises(swf.ConflictingKeysError, match="differ") as refused:
+        swf.api_key({"api_key": KEY, "task": {"api_key": "another"}})
+    assert refused.value.status_code == 401

@@ -79,3 +79,18 @@ def test_a_status_the_document_does_not_name_is_kept_as_sent_and_labelled_unknow
     callback = wordy.parse(b'{"status": ["acr", "onhold"], "job_id": 9}', "application/json")
     assert (callback.data["status"], callback.data["status_label"], callback.phase) == ("onhold", "unknown", None)
     assert callback.data["previous_status_label"] == "awaiting customer response"
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    ["²", "١٢٣", "9" * 21, "-1", "1.0", 10**20, -1],
+    ids=["superscript", "arabic-indic", "21 digits", "negative text", "decimal text", "21-digit int", "negative"],
+)
+def test_job_ids_are_ascii_digits_of_bounded_length(job_id: object) -> None:
+    with pytest.raises(ParseError, match="job_id"):
+        wordy.to_callback({"job_id": job_id, "message": "x"})
+
+
+def test_a_job_id_in_digits_with_spaces_is_read() -> None:
+    assert wordy.to_callback({"job_id": " 0042 ", "message": "x"}).data["job_id"] == 42
+    assert wordy.to_callback({"job_id": 10**20 - 1, "message": "x"}).subject == f"job/{10**20 - 1}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from workhooks.core.events import Callback, Observation, digest
 from workhooks.core.exceptions import ParseError, UnsupportedMediaTypeError
-from workhooks.core.media import load_form, load_json, media_type
+from workhooks.core.media import MAX_ID_DIGITS, ascii_integer, load_form, load_json, media_type
 from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, STATUS_CHANGED, STATUS_LABELS, STATUS_PHASES, UNKNOWN
 
 MAX_STATUS = 32
@@ -68,13 +68,14 @@ def decode(body: bytes, content_type: str | None) -> dict[str, Any]:
 
 
 def _job_id(document: dict[str, Any]) -> int:
+    """A whole number, or its ASCII digits (forms carry text); at most MAX_ID_DIGITS of them."""
     value = document.get("job_id")
     if isinstance(value, bool):
         raise ParseError("job_id must be a number")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or value < 0:
-        raise ParseError("job_id is missing or not a whole number")
+    if isinstance(value, str):
+        value = ascii_integer(value)
+    if not isinstance(value, int) or not 0 <= value < 10**MAX_ID_DIGITS:
+        raise ParseError(f"job_id is missing or not a whole number of at most {MAX_ID_DIGITS} digits")
     return value
 
 
