@@ -375,13 +375,14 @@ def test_worker_killed_and_scheduler_restarted_mid_story_nothing_told_twice_noth
             assert [callback.status for callback in wordy.outbox.flush()] == list(answers)
 
         def told_once(timeout: float = 20) -> list[tuple[str, str]]:
-            """What the customer was told, one entry per webhook-id (a repeat carries the same id)."""
+            """What the customer was told, one entry per webhook-id (a repeat carries the same id), in the
+            order of the events' sequence: a delivery retried after a worker died may arrive after later ones."""
             wait_until(lambda: len({r.headers["webhook-id"] for r in sink_server.requests}) >= len(expected),
                        timeout=timeout, what=f"{len(expected)} events told")  # fmt: skip
-            first: dict[str, tuple[str, str]] = {}
+            first: dict[str, tuple[str, tuple[str, str]]] = {}
             for request, entry in zip(sink_server.requests, told(sink_server), strict=True):
-                first.setdefault(request.headers["webhook-id"], entry)
-            return list(first.values())
+                first.setdefault(request.headers["webhook-id"], (request.json()["sequence"], entry))
+            return [entry for _, entry in sorted(first.values())]
 
         callbacks(lambda: customer(wordy, job, "pay"), 202)
         callbacks(lambda: wordy.add_message(job, "Job claimed by editor."), 202)
