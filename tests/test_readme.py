@@ -38,3 +38,15 @@ def test_sink_examples_parse(block: str) -> None:
     text = "sinks:\n" + textwrap.indent(block, "  ")
     config = parse_config(text, environment(text))
     assert config.sinks
+
+
+def test_the_quick_starts_cli_steps_are_the_ones_test_up_runs_with_no_redis_url() -> None:
+    """tests/workhooks/test_up.py runs these from a second "terminal" with no REDIS_URL and no --url."""
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    steps = [line.split("#")[0].split() for line in quick_start.splitlines() if line.startswith(".venv/bin/workhooks")]
+    assert steps == [
+        [".venv/bin/workhooks", "send", "wordy-main"],
+        [".venv/bin/workhooks", "events", "list", "--since", "10m"],
+        [".venv/bin/workhooks", "stats"],
+    ]
+    assert "REDIS_URL=" not in quick_start.split("Or let the CLI post a sample", 1)[1].split("```", 2)[1]

@@ -1,16 +1,25 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import redis
 import redis.asyncio
+import structlog
 
 from receiver.spool import Spool
+from tests.servers import BIN
 from workhooks.cli import main
 from workhooks.core.events import Event
-from workhooks.store import keys, quarantine
+from workhooks.core.logs import colour_wanted, configure_logging
+from workhooks.store import embedded, keys, quarantine
 from workhooks.store.ingest import Ingest, prepare
 
 TOKEN = "cli-wordy-token-0123456789"
@@ -38,7 +47,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> P
     path = tmp_path / "workhooks.yaml"
     path.write_text(CONFIG)
     monkeypatch.setenv("WORKHOOKS_CONFIG", str(path))
-    monkeypatch.setenv("SWF_KEY", "swf-key-123")
+    monkeypatch.setenv("SWF_KEY", "swf-key-0123456789ab")
     monkeypatch.setenv("REDIS_URL", redis_url)
     return path
 
@@ -57,7 +66,7 @@ def test_check_prints_callback_urls_sinks_and_routes(config: Path, capsys: pytes
         "wordy-main           wordy.job.status_changed                   -> erp if phase=awaiting_client, team" in out
     )
     assert "swf                  sharedworkforce.task.responses_received    -> console" in out
-    for secret in (TOKEN, "swf-key-123", "whsec_", "slacksecret123"):
+    for secret in (TOKEN, "swf-key-0123456789ab", "whsec_", "slacksecret123"):
         assert secret not in out
 
 
@@ -150,3 +159,122 @@ def test_spool_depth_and_drain_a_folder_a_dead_receiver_left(
     assert main(["spool", "drain", str(tmp_path / "left-behind")]) == 0
     assert "2 callbacks queued, 2 already in Redis" in capsys.readouterr().out
     assert rdb.llen(keys.INBOX) == 3 and list((tmp_path / "left-behind").iterdir()) == []
+
+
+@pytest.fixture
+def no_redis_url(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with no REDIS_URL set: what a second terminal next to `make run` has."""
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["events", "list"], ["stats"], ["deliveries"], ["sinks"], ["quarantine", "list"], ["migrate", "--check"]],
+)
+def test_without_redis_url_and_no_embedded_redis_running_a_command_says_so_and_exits_3(
+    no_redis_url: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # never redis://127.0.0.1:6379, whatever runs there
+        main(command)
+    assert exit_info.value.code == 3
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"workhooks: no Redis: REDIS_URL is unset and no embedded Redis runs in {no_redis_url / 'var' / 'redis'} "
+        "(start it with 'make run', or set REDIS_URL)"
+    ]
+
+
+def test_without_redis_url_commands_use_the_embedded_redis_of_this_folder_and_say_so(
+    no_redis_url: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = embedded.start(no_redis_url / "var" / "redis")
+    try:
+        item = _quarantine(server.url, "wordy-main", b"{")
+        assert main(["quarantine", "list"]) == 0
+        out, err = capsys.readouterr()
+        assert item in out
+        assert err == f"workhooks: using the embedded Redis of this folder ({server.url})\n"
+        assert main(["check"]) == 0
+        assert f"redis: {server.url}  (the embedded Redis of this folder)" in capsys.readouterr().out
+    finally:
+        server.process.kill()  # as if `up` had been SIGKILLed: its record stays, nothing answers
+        server.process.wait(10)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quarantine", "list"])
+    assert exit_info.value.code == 3 and "no embedded Redis runs in" in capsys.readouterr().err
+
+
+def test_send_without_url_and_no_up_running_says_so_and_exits_3(
+    no_redis_url: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["send", "wordy-main"]) == 3
+    assert "no receiver: no 'workhooks up' runs in this folder" in capsys.readouterr().err
+
+
+def test_every_command_that_lists_or_shows_prints_one_json_document_with_json(
+    config: Path, redis_url: str, rdb: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = Event("evt_json1", "wordy-main", "wordy.job.status_changed", "job/7", "2026-11-22T00:00:00Z")
+    Ingest().submit_sync(rdb, prepare(event, "application/json", b"{}"))
+    item = _quarantine(redis_url, "swf", b"<task", "application/xml")
+    documents = {}
+    for command in (["events", "list"], ["events", "show", "evt_json1"], ["deliveries"], ["stats"], ["sinks"],
+                    ["quarantine", "list"], ["quarantine", "show", item], ["check", str(config)]):  # fmt: skip
+        assert main([*command, "--json"]) == 0, command
+        documents[" ".join(command[:2])] = json.loads(capsys.readouterr().out)
+    assert [found["event"]["id"] for found in documents["events list"]["events"]] == ["evt_json1"]
+    assert documents["events show"]["event"]["subject"] == "job/7" and documents["events show"]["attempts"] == []
+    assert documents["deliveries"] == {"deliveries": []}
+    assert documents["stats"]["queue"]["depth"] >= 1 and documents["stats"]["sinks"]["erp"]["dead"] == 0
+    assert [sink["name"] for sink in documents["sinks"]["sinks"]] == ["erp", "console", "team"]
+    assert documents["quarantine list"]["quarantined"][0]["id"] == item
+    assert documents["quarantine show"]["body"] == "<task"
+    assert documents[f"check {config}"]["ok"] is True
+    assert [route["to"] for route in documents[f"check {config}"]["routes"]] == [["erp"], ["team"], ["console"]]
+    assert "slacksecret123" not in json.dumps(documents)
+
+
+def test_version_and_quarantine_show_without_an_id_is_a_usage_error(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"workhooks {version('workhooks')}\n"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quarantine", "show"])
+    assert exit_info.value.code == 2
+    assert "usage: workhooks quarantine" in capsys.readouterr().err
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly(config: Path, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    process = subprocess.Popen([str(BIN / "workhooks"), "check", "--json"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `head` does once it has its lines
+    assert process.wait(30) == 141
+    assert process.stderr.read() == b""
+    process.stderr.close()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [("", True), ("1", False)])
+def test_log_lines_on_a_terminal_are_coloured_unless_no_color(
+    monkeypatch: pytest.MonkeyPatch, no_color: str, coloured: bool
+) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("NO_COLOR", no_color)
+    try:
+        configure_logging()
+        structlog.get_logger("test").info("hello", n=1)
+    finally:
+        structlog.reset_defaults()
+    assert "hello" in terminal.getvalue() and ("\x1b[" in terminal.getvalue()) is coloured
+    assert colour_wanted(terminal) is coloured and not colour_wanted(io.StringIO())

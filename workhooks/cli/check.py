@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from workers.router import reachable
-from workhooks.cli import common
+from workhooks.cli import common, local
 from workhooks.config.loading import config_path
 from workhooks.config.schema import Config
 from workhooks.platforms import PLATFORMS
@@ -45,11 +46,46 @@ def describe(config: Config, base_url: str = "") -> list[str]:
     return lines
 
 
+def summary(config: Config) -> dict[str, Any]:
+    """What `describe` shows, as data, for `workhooks check --json`."""
+    sources = []
+    for name, source in config.sources.items():
+        reader = PLATFORMS[source.platform].callback
+        item: dict[str, Any] = {"name": name, "platform": source.platform}
+        if reader is not None:
+            item.update(path=HOOK_SHOWN[reader.auth].format(name=name).split()[0], auth=reader.auth)
+        else:
+            item.update(poll_interval=source.interval())
+        sources.append(item)
+    return {
+        "sources": sources,
+        "console": config.admin.token is not None,
+        "sinks": [{"name": name, "type": sink.type, "where": sink.where()} for name, sink in config.sinks.items()],
+        "routes": [
+            {
+                "match": route.match.model_dump(exclude_none=True, mode="json"),
+                "to": route.to,
+                "continue": route.continue_,
+            }
+            for route in config.routes
+        ],
+        "reach": {name: {kind: list(to) for kind, to in kinds.items()} for name, kinds in reachable(config).items()},
+    }
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     path = args.path or str(config_path())
     config = common.load(path)
+    found = common.redis_url_or_none()
+    if args.json:
+        common.print_json({"path": path, "ok": True, "redis": found and describe_redis_url(found), **summary(config)})
+        return 0
     print(f"{path}: OK")
-    print(f"redis: {describe_redis_url(common.checked_redis_url())}")
+    if found is None:
+        print(f"redis: none (REDIS_URL is unset and no embedded Redis runs in {local.where()})")
+    else:
+        embedded = "" if os.environ.get("REDIS_URL") else "  (the embedded Redis of this folder)"
+        print(f"redis: {describe_redis_url(found)}{embedded}")
     print("\n".join(describe(config)))
     return 0
 
@@ -59,4 +95,5 @@ def register(commands: Any) -> None:
     check.add_argument(
         "path", nargs="?", help="config file (default: $WORKHOOKS_CONFIG, ./workhooks.yaml, the example)"
     )
+    common.add_json(check)
     check.set_defaults(func=cmd_check)

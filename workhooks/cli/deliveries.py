@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from workers import delivery
@@ -13,6 +14,9 @@ from workhooks.cli import common
 def cmd_deliveries(args: argparse.Namespace) -> int:
     connection = common.connect()
     items = delivery.list_deliveries(connection, args.failed, args.sink, args.since or 0, args.limit)
+    if args.json:
+        common.print_json({"deliveries": [asdict(item) for item in items]})
+        return 0
     for item in items:
         error = f"  {item.last_status_code or ''} {item.last_error}".rstrip() if item.last_error else ""
         print(f"{item.id}  {item.status:<9} {item.attempts:>2} attempts  {item.updated_at}{error}")
@@ -43,6 +47,7 @@ def register(commands: Any) -> None:
     deliveries.add_argument("--sink", help="only this sink")
     deliveries.add_argument("--since", type=common.parse_since, help="30m, 6h, 2d or an ISO time")
     deliveries.add_argument("--limit", type=int, default=100)
+    common.add_json(deliveries)
     deliveries.set_defaults(func=cmd_deliveries)
 
     replay = commands.add_parser("replay", help="send dead deliveries again")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from typing import Any, get_args
 
 from workers import delivery, eventlog, state
@@ -13,11 +14,19 @@ from workhooks.core.events import Event, Phase
 from workhooks.store import keys
 
 
+def _listed(item: eventlog.Listed) -> dict[str, Any]:
+    return {"event": item.event.to_cloudevent(), "received_at": item.received_at, "status": item.status,
+            "deliveries": item.deliveries}  # fmt: skip
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     connection = common.connect()
     if args.action == "list":
         filters = eventlog.Filters(args.source, args.type, args.subject, args.phase, args.since or 0.0, args.status)
         found, _ = eventlog.find(connection, filters, common.load(None).sinks, limit=args.limit)
+        if args.json:
+            common.print_json({"events": [_listed(item) for item in found]})
+            return 0 if found else 1
         for item in found:
             event = item.event
             sinks = " ".join(f"{sink}:{status}" for sink, status in item.deliveries.items())
@@ -33,12 +42,18 @@ def cmd_events(args: argparse.Namespace) -> int:
         print(f"workhooks: no event {args.event_id} (unknown or expired)", file=sys.stderr)
         return 1
     event = Event.from_json(raw)
-    print(json.dumps(event.to_cloudevent(), indent=2, ensure_ascii=False))
     current = state.load(connection, event.source, event.subject)
+    opened = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in common.load(None).sinks]
+    if args.json:
+        shown_state = None if current is None else {key: value for key, value in current.items() if key != "events"}
+        common.print_json({"event": event.to_cloudevent(), "state": shown_state,
+                           "deliveries": [asdict(opening) for opening in filter(None, opened)],
+                           "attempts": delivery.attempts(connection, event.id)})  # fmt: skip
+        return 0
+    print(json.dumps(event.to_cloudevent(), indent=2, ensure_ascii=False))
     if current is not None:
         shown = {key: value for key, value in current.items() if key != "events"}
         print(f"\nstate of {event.subject}:\n" + json.dumps(shown, indent=2, ensure_ascii=False))
-    opened = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in common.load(None).sinks]
     print("\ndeliveries:")
     for opening in filter(None, opened):
         print(f"  {opening.sink:<20} {opening.status:<9} {opening.attempts} attempts  {opening.last_error}".rstrip())
@@ -65,4 +80,5 @@ def register(commands: Any) -> None:
     events.add_argument("--since", type=common.parse_since, help="30m, 6h, 2d or an ISO time")
     events.add_argument("--status", choices=eventlog.STATUSES, help="what became of it")
     events.add_argument("--limit", type=int, default=50)
+    common.add_json(events)
     events.set_defaults(func=cmd_events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from workhooks.cli import common
@@ -11,10 +12,19 @@ from workhooks.store import quarantine
 from workhooks.store.ingest import Ingest
 
 
+def _shown(item: quarantine.Quarantined) -> dict[str, Any]:
+    return {**asdict(item), "body": item.body.decode("utf-8", "replace")}
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
+    if args.action == "show" and args.id is None:
+        args.parser.error("quarantine show needs an id (see 'workhooks quarantine list')")
     connection = common.connect()
     if args.action == "list":
         items = quarantine.list_items(connection)
+        if args.json:
+            common.print_json({"quarantined": [_shown(item) for item in items]})
+            return 0
         for item in items:
             print(f"{item.id}  {item.received_at}  {item.source:<16} {len(item.body):>7} B  {item.reason}")
         print(f"{len(items)} quarantined")
@@ -24,6 +34,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         if shown is None:
             print(f"workhooks: no quarantined body {args.id}", file=sys.stderr)
             return 1
+        if args.json:
+            common.print_json(_shown(shown))
+            return 0
         for label in ("id", "source", "received_at", "content_type", "reason"):
             print(f"{label}: {getattr(shown, label)}")
         print()
@@ -31,8 +44,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return 0
     config = common.load(None)
     ingest, failures = Ingest(), 0
-    listed = quarantine.list_items(connection, limit=10_000) if args.id == "all" else []
-    targets = [entry.id for entry in listed] if args.id == "all" else [args.id]
+    every = args.id in (None, "all")
+    listed = quarantine.list_items(connection, limit=10_000) if every else []
+    targets = [entry.id for entry in listed] if every else [args.id]
     for item_id in common.progress(targets, "replaying quarantined bodies"):
         ok, what = quarantine.replay(connection, config, item_id, ingest)
         print(f"{item_id}: {what}")
@@ -43,5 +57,6 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 def register(commands: Any) -> None:
     quarantined = commands.add_parser("quarantine", help="bodies that authenticated but could not be parsed")
     quarantined.add_argument("action", choices=["list", "show", "replay"])
-    quarantined.add_argument("id", nargs="?", default="all", help="an id from 'list' (replay: default all)")
-    quarantined.set_defaults(func=cmd_quarantine)
+    quarantined.add_argument("id", nargs="?", help="an id from 'list' (show: required; replay: default all)")
+    common.add_json(quarantined)
+    quarantined.set_defaults(func=cmd_quarantine, parser=quarantined)

@@ -15,12 +15,15 @@ from typing import Any
 import redis
 import structlog
 
-from workhooks.cli import common
+from workhooks.cli import common, local
 from workhooks.cli.check import describe
 from workhooks.cli.migrate import refuse_unreadable
 from workhooks.config.loading import config_path
+from workhooks.core.logs import colour_wanted
 from workhooks.store import keys, schema
 
+STOP_TIMEOUT = 20.0  # honcho sends SIGKILL after 5 s; then `up` kills honcho itself
+LEFTOVER_TIMEOUT = 5.0
 MAX_RECONNECT_DELAY = 5.0  # a worker waiting for Redis retries at least this often
 HEALTHY_RUN_SECONDS = 60.0
 PROCFILE = Path(__file__).resolve().parent.parent.parent / "Procfile"
@@ -29,7 +32,10 @@ PROCFILE = Path(__file__).resolve().parent.parent.parent / "Procfile"
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    common.load(None)  # fail fast, with the key path, before uvicorn starts
+    from receiver.protocol import uvicorn_options
+
+    config = common.load(None)  # fail fast, with the key path, before uvicorn starts
+    os.environ["REDIS_URL"] = common.checked_redis_url()  # the app reads it: the embedded one, if that is it
     with contextlib.suppress(redis.RedisError):  # Redis away: the receiver starts anyway and spools
         refuse_unreadable(common.connect())
     uvicorn.run(
@@ -37,9 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host,
         port=args.port,
-        access_log=False,  # our RequestLog prints route templates; paths hold capability tokens
-        log_level="warning",
-        timeout_graceful_shutdown=20,
+        **uvicorn_options(config.receiver),  # bounded heads, no proxy headers, no access log (receiver/protocol.py)
     )
     return 0
 
@@ -103,49 +107,123 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _receiver_url(port: int) -> str:
+    host = os.environ.get("HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (a listen-on-all address: ask the loopback)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+class Supervisor:
+    """Runs the Procfile (honcho) and stops what it started, on SIGTERM, SIGINT or SIGHUP alike.
+
+    honcho and the embedded Redis run in sessions of their own, so a terminal's Ctrl-C reaches
+    `up` alone and `up` decides the order: honcho stops the processes (SIGTERM, SIGKILL after its
+    own 5 s), `up` ends anything still left of them, and the embedded Redis goes last, after it
+    has written its AOF. Each child is also told to stop if `up` itself is killed (Linux).
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stop_requested: int | None = None
+        self.started: list[int] = []  # every process below honcho, as last seen
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        first = self.stop_requested is None
+        self.stop_requested = signum
+        if self.process is not None and self.process.poll() is None and first:
+            self.started = local.descendants(self.process.pid)
+            print(f"workhooks: {signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)
+            # honcho stops its processes on SIGINT and SIGTERM (not SIGHUP)
+            self.process.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    def run(self, command: list[str], env: dict[str, str]) -> int:
+        self.process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=local.die_with_parent)
+        deadline = None
+        while True:
+            try:
+                return self.process.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stop_requested is not None and deadline is None:
+                deadline = time.monotonic() + STOP_TIMEOUT
+            if deadline is not None and time.monotonic() > deadline:
+                print(f"workhooks: honcho did not stop within {STOP_TIMEOUT:.0f} s; killing it", file=sys.stderr)
+                self.process.kill()
+                return self.process.wait()
+            if deadline is None:
+                self.started = local.descendants(self.process.pid) or self.started
+
+    def reap(self) -> None:
+        """End whatever honcho left (a process that outlived it): SIGTERM, then SIGKILL, bounded."""
+        left = [pid for pid in self.started if local.alive(pid)]
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signum)
+            deadline = time.monotonic() + LEFTOVER_TIMEOUT
+            while time.monotonic() < deadline and (left := [pid for pid in left if local.alive(pid)]):
+                time.sleep(0.05)
+            if not left:
+                return
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Everything in one terminal: embedded Redis (unless REDIS_URL is set) and the Procfile."""
     from workhooks.store import embedded
 
+    supervisor = Supervisor()
+    supervisor.install()
     config = common.load(None)
+    other = local.running_up()
+    if other is not None:
+        print(f"workhooks: 'workhooks up' already runs in this folder (pid {other['pid']}); stop it first",
+              file=sys.stderr)  # fmt: skip
+        return 1
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if not colour_wanted(sys.stdout):
+        env["NO_COLOR"] = env.get("NO_COLOR") or "1"
     server = None
-    if not env.get("REDIS_URL"):
-        server = embedded.start(Path("var") / "redis")
-        env["REDIS_URL"] = server.url
-        print(f"workhooks: embedded Redis at {server.url} (data in {server.directory}); set REDIS_URL to use your own")
-        try:
-            schema.migrate(redis.Redis.from_url(server.url), report=lambda line: print(f"workhooks: {line}"))
-        except schema.SchemaError as error:
-            server.stop()
-            print(f"workhooks: {error}", file=sys.stderr)
-            return 2
-    else:
-        print("workhooks: Redis from REDIS_URL")
-    print(f"workhooks: config {config_path()}")
-    print("\n".join(describe(config, f"http://127.0.0.1:{args.port}")))
-    command = [
-        sys.executable,
-        "-m",
-        "honcho",
-        "start",
-        "-f",
-        str(PROCFILE),
-        "-d",
-        str(Path.cwd()),
-        "-p",
-        str(args.port),
-    ]
-    process = subprocess.Popen(command, env=env)
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
-        return process.wait()
+        if not env.get("REDIS_URL"):
+            try:
+                server = embedded.start(embedded.DEFAULT_DIRECTORY, own_session=True, preexec_fn=local.die_with_parent)
+            except embedded.EmbeddedRedisError as error:
+                print(f"workhooks: {error}", file=sys.stderr)
+                return 3
+            if server.cleaned:
+                print(f"workhooks: removed what a killed run left: {server.cleaned}")
+            env["REDIS_URL"] = server.url
+            print(f"workhooks: embedded Redis at {server.url} (data in {server.directory}); "
+                  "set REDIS_URL to use your own")  # fmt: skip
+            try:
+                schema.migrate(redis.Redis.from_url(server.url), report=lambda line: print(f"workhooks: {line}"))
+            except schema.SchemaError as error:
+                print(f"workhooks: {error}", file=sys.stderr)
+                return 2
+        else:
+            print("workhooks: Redis from REDIS_URL")
+        receiver = _receiver_url(args.port)
+        local.record(receiver, None if server is None else server.url)
+        print(f"workhooks: config {config_path()}")
+        print("\n".join(describe(config, receiver)), flush=True)
+        if supervisor.stop_requested is not None:
+            return 128 + supervisor.stop_requested
+        command = [sys.executable, "-m", "honcho", "start", "-f", str(PROCFILE), "-d", str(Path.cwd()),
+                   "-p", str(args.port)]  # fmt: skip
+        if not colour_wanted(sys.stdout):
+            command.insert(4, "--no-colour")
+        returncode = supervisor.run(command, env)
+        return returncode if supervisor.stop_requested is None else 128 + supervisor.stop_requested  # 130, 143, 129
     finally:
+        supervisor.reap()
         if server is not None:
             server.stop()
+        local.forget()
 
 
 def register(commands: Any) -> None:

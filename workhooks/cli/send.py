@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
-from workhooks.cli import common
+from workhooks.cli import common, local
 from workhooks.platforms import PLATFORMS
 
 
@@ -40,13 +39,18 @@ def cmd_send(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"workhooks: {error}", file=sys.stderr)
         return 2
+    url = args.url or local.receiver_url()
+    if url is None:
+        print("workhooks: no receiver: no 'workhooks up' runs in this folder (start it with 'make run'), "
+              "or pass --url", file=sys.stderr)  # fmt: skip
+        return 3
+    if args.url is None:
+        print(f"workhooks: posting to the receiver 'workhooks up' runs in this folder ({url})", file=sys.stderr)
     try:
-        response = httpx.post(args.url.rstrip("/") + path, content=payload,
+        response = httpx.post(url.rstrip("/") + path, content=payload,
                               headers={"content-type": content_type, **headers}, timeout=10)  # fmt: skip
     except httpx.HTTPError as error:
-        print(
-            f"workhooks: {args.url} did not answer ({type(error).__name__}): is the receiver running?", file=sys.stderr
-        )
+        print(f"workhooks: {url} did not answer ({type(error).__name__}): is the receiver running?", file=sys.stderr)
         return 3
     print(f"POST {shown} ({content_type}, {len(payload)} bytes) -> {response.status_code}")
     print(response.text)
@@ -64,5 +68,5 @@ def register(commands: Any) -> None:
     send.add_argument("--sample", help="wordy: status (default) or message; sharedworkforce: task")
     send.add_argument("--id", type=int, help="the job/task id in the sample (default: random)")
     send.add_argument("--content-type", help="for a file (default: by its extension, JSON or XML)")
-    send.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', common.DEFAULT_PORT)}")
+    send.add_argument("--url", help="the receiver (default: the one 'workhooks up' runs in this folder)")
     send.set_defaults(func=cmd_send)

@@ -12,6 +12,20 @@ from workhooks.store import health
 def cmd_stats(args: argparse.Namespace) -> int:
     config = common.load(None)
     found = health.read(common.connect(), config.sources)
+    unknown = {labels[0]: int(value) for labels, value in found.counters.get("workhooks_unknown_statuses", [])}
+    if args.json:
+        common.print_json({
+            "queue": {"depth": found.queue_depth, "oldest_age_s": found.oldest_age},
+            "workers": found.workers,
+            "events": {"last_5m": found.events_last_5m, "last_hour": found.events_last_hour},
+            "dead_letters": {"total": found.dead_letters, "last_hour": found.dead_last_hour},
+            "quarantined": found.quarantined,
+            "sinks": found.deliveries(config.sinks),
+            "unknown_statuses": dict(sorted(unknown.items())),
+            "polls": {name: {"last_ok_at": poll.last_ok_at, "age_s": poll.age, "last_error": poll.last_error}
+                      for name, poll in found.polls.items()},
+        })  # fmt: skip
+        return 0
     oldest = found.oldest_age
     print(f"queue        {found.queue_depth} waiting" + (f", oldest {oldest:.0f} s" if oldest is not None else ""))
     print(f"workers      {found.workers}")
@@ -23,7 +37,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
     for sink, counts in found.deliveries(config.sinks).items():
         shown = ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
         print(f"sink         {sink:<20} {shown}")
-    unknown = {labels[0]: int(value) for labels, value in found.counters.get("workhooks_unknown_statuses", [])}
     for name, count in sorted(unknown.items()):
         print(f"unknown      {name:<20} {count} events with a status the platform's document does not name")
     for name, poll in found.polls.items():
@@ -35,4 +48,5 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     stats = commands.add_parser("stats", help="queue depth and age, workers, rates, failures per sink, polls")
+    common.add_json(stats)
     stats.set_defaults(func=cmd_stats)
