@@ -27,7 +27,7 @@ sources:
 {sources}
 sinks:
   erp: {{type: webhook, url: "{sink.url}", allow_private: true, retry_intervals: [1]}}
-  team: {{type: slack, url: "{slack.url}", allow_private: true, retry_intervals: [1]}}
+  team: {{type: slack, url: "{slack.url}", allow_private: true, allow_any_host: true, retry_intervals: [1]}}
 routes:
   - to: [erp]
   - match: {{phase: awaiting_client}}
@@ -81,6 +81,36 @@ def test_an_order_walking_the_workreduce_lifecycle(
         assert message.json()["text"].startswith(f"WorkReduce order {number} is Delivered, please approve\n")
         time.sleep(2.5)  # more polls see nothing new
         assert len(sink_server.requests) == len(walk)
+    finally:
+        platform.stop()
+
+
+def test_an_order_sent_back_through_qa_is_announced_each_time_across_restarts(
+    start: Callable[[str], Service], sink_server: CaptureServer, slack: CaptureServer, rdb: redis.Redis
+) -> None:
+    platform = WorkReduce(WR_KEY).start()
+    try:
+        number = platform.add_order("Banner set", status="In Progress")
+        source = f"  wr: {{platform: workreduce, api_key: {WR_KEY}, base_url: '{platform.url}/v2', poll_interval: 1}}"
+        service = started(start, config(sink_server, slack, source))
+        wait_until(lambda: rdb.exists(keys.poll_baseline("wr")), what="baseline")
+        platform.move(number, "In QA")
+        wait_events(sink_server, 1)
+        platform.send_back(number, "In Progress")  # QA sends it back
+        wait_events(sink_server, 2)
+        worker, scheduler = service.workers  # both restarted while the order is in QA a second time
+        scheduler.kill()
+        worker.kill()
+        platform.move(number, "In QA")
+        time.sleep(1.5)
+        service.start_scheduler()
+        service.start_worker()
+        platform_steps = [("In Progress", "In QA"), ("In QA", "In Progress"), ("In Progress", "In QA")]
+        got = wait_events(sink_server, 3, timeout=40)
+        assert [(e["data"]["previous_status"], e["data"]["status"]) for e in got] == platform_steps  # type: ignore[index]
+        assert len({e["id"] for e in got}) == 3  # the second In QA is not taken for the first's resend
+        time.sleep(2.5)
+        assert len(sink_server.requests) == 3
     finally:
         platform.stop()
 
@@ -154,7 +184,7 @@ def test_worksection_task_created_done_reopened_and_commented(
             f"  ws: {{platform: worksection, account_url: '{platform.url}', api_key: {WS_KEY}, poll_interval: 1,"
             " comments: true}"
         )
-        started(start, config(sink_server, slack, source))
+        service = started(start, config(sink_server, slack, source))
         wait_until(lambda: rdb.exists(keys.poll_baseline("ws")), what="baseline")
         task = platform.add_task(project, "Proofread the brochure")
         wait_events(sink_server, 1)
@@ -163,16 +193,28 @@ def test_worksection_task_created_done_reopened_and_commented(
         platform.act("close_task", task)
         wait_events(sink_server, 3)
         platform.act("reopen_task", task)
-        got = wait_events(sink_server, 4)
+        wait_events(sink_server, 4)
+        worker, scheduler = service.workers  # restarts mid-story: the second close happens while neither runs
+        scheduler.kill()
+        worker.kill()
+        platform.act("close_task", task)
+        time.sleep(1.5)
+        service.start_scheduler()
+        service.start_worker()
+        got = wait_events(sink_server, 5, timeout=40)
         assert [e["type"] for e in got] == [
             "worksection.task.created",
             "worksection.task.comment_added",
             "worksection.task.status_changed",
             "worksection.task.status_changed",
+            "worksection.task.status_changed",
         ]
         assert got[1]["data"]["text"] == "Started on page 3"  # type: ignore[index]
-        assert [e["data"].get("change") for e in got[2:]] == ["done", "reopened"]  # type: ignore[union-attr]
-        assert [e["phase"] for e in got[2:]] == ["completed", "in_progress"]
+        assert [e["data"].get("change") for e in got[2:]] == ["done", "reopened", "done"]  # type: ignore[union-attr]
+        assert [e["phase"] for e in got[2:]] == ["completed", "in_progress", "completed"]
+        assert len({e["id"] for e in got}) == 5  # the second close is its own event, not the first's resend
+        time.sleep(2.5)  # more polls see nothing new
+        assert len(sink_server.requests) == 5
     finally:
         platform.stop()
 
