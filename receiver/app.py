@@ -14,6 +14,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from receiver import routes
+from receiver.clients import ClientAddress
+from receiver.deadline import BodyDeadline, BodyTimeoutError
 from receiver.intake import Intake
 from receiver.logs import RequestLog
 from receiver.openapi import HOOK_PATHS
@@ -58,16 +60,24 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
                 Route(path, routes.HANDLERS[style], methods=["POST"], max_body_size=limit)
                 for path, style in HOOK_PATHS.items()
             ),
+            # Any other /hooks/ path (a trailing slash too), any method: 404, never a 307 repeating the token.
+            Route("/hooks/{rest:path}", routes.not_found, methods=routes.ANY_METHOD),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", routes.openapi, methods=["GET"]),
         ],
         middleware=[
+            Middleware(ClientAddress, trusted_proxies=config.receiver.trusted_proxies),
             Middleware(RequestLog),
             Middleware(FailureLimiter, burst=limits.burst, per_minute=limits.per_minute),
+            Middleware(BodyDeadline, timeout=config.receiver.body_timeout),
         ],
-        exception_handlers={HTTPException: routes.http_error, ClientDisconnect: routes.client_disconnected},
+        exception_handlers={
+            HTTPException: routes.http_error,
+            ClientDisconnect: routes.client_disconnected,
+            BodyTimeoutError: routes.body_timed_out,
+        },
         lifespan=lifespan,
     )
     app.state.config = config

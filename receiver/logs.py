@@ -36,12 +36,12 @@ class RequestLog:
         finally:
             route = scope.get("route")
             context = structlog.contextvars.get_contextvars()
-            if getattr(route, "path", "").startswith("/hooks/"):
-                known = context.get("source") in scope["app"].state.config.sources
+            if getattr(route, "path", "").startswith("/hooks/") or scope["path"].startswith("/hooks/"):
+                # a 429 from the failure limiter never reached a route: its source is the path's
+                name = context.get("source") or scope["path"].split("/")[2]
+                known = name in scope["app"].state.config.sources
                 outcome = context.get("outcome") or f"http_{status}"
-                metrics.record_callback(
-                    context["source"] if known else "unknown", outcome, time.perf_counter() - started
-                )
+                metrics.record_callback(name if known else "unknown", outcome, time.perf_counter() - started)
             self.log.info(
                 "request",
                 method=scope["method"],
@@ -49,6 +49,7 @@ class RequestLog:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 client=(scope.get("client") or ("?",))[0],
+                **({"peer": scope["peer"]} if "peer" in scope else {}),  # the trusted proxy it came through
                 **{key: value for key, value in context.items() if key != "route"},
             )
             structlog.contextvars.clear_contextvars()

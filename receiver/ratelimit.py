@@ -1,8 +1,10 @@
-"""Slow down whoever keeps failing: a token bucket per client IP, drained only by 4xx answers.
+"""Slow down whoever keeps failing to authenticate: a token bucket per client IP, drained only by 401 and 404.
 
-A client that guesses tokens or keys, or sends garbage, runs out and gets 429 for everything
-until its bucket refills; a client whose requests succeed never spends a token, so correctly
-authenticated traffic is never slowed. Memory is bounded (least recently seen IPs forgotten).
+A client that guesses tokens, keys or source names runs out and gets 429 for everything until its
+bucket refills. An authenticated request never spends a token, whatever its answer: a platform
+sending a status we do not know yet gets its 400s (quarantined), not a 429 for its next valid
+callback. The client is ``scope["client"]``, which receiver/clients.py resolved through trusted
+proxies only. Memory is bounded (least recently seen IPs forgotten).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_CLIENTS = 100_000
-EXEMPT = frozenset({"/healthz", "/readyz", "/openapi.json"})
+EXEMPT = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})  # no credential to guess
+SPENDING = frozenset({401, 404})  # failed to authenticate, or no such source: nothing vouched for the request
 
 
 class FailureLimiter:
@@ -44,7 +47,7 @@ class FailureLimiter:
         now = time.monotonic()
         if ip in self.buckets and (tokens := self._tokens(ip, now)) < 1.0:
             wait = math.ceil((1.0 - tokens) / self.rate)
-            structlog.contextvars.bind_contextvars(outcome="rejected", reason="too many failed requests")
+            structlog.contextvars.bind_contextvars(outcome="throttled", reason="too many failed requests")
             response = JSONResponse(
                 {"error": "too many failed requests from this address"},
                 status_code=429,
@@ -54,7 +57,7 @@ class FailureLimiter:
             return
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+            if message["type"] == "http.response.start" and message["status"] in SPENDING:
                 self._spend(ip, time.monotonic())
             await send(message)
 

@@ -27,6 +27,7 @@ from workhooks.store import health, quarantine
 from workhooks.store.ingest import prepare
 
 RETRY_AFTER_SECONDS = "5"
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _reject(status: int, reason: str, **context: Any) -> JSONResponse:
@@ -51,6 +52,12 @@ async def client_disconnected(request: Request, error: Exception) -> Response:
     return Response(status_code=499)
 
 
+async def body_timed_out(request: Request, error: Exception) -> Response:
+    """receiver/deadline.py: the body did not arrive in time; the connection is closed, the rest never read."""
+    structlog.contextvars.bind_contextvars(outcome="rejected", reason=str(error))
+    return JSONResponse({"error": str(error)}, status_code=408, headers={"Connection": "close"})
+
+
 def _unavailable(error: Exception) -> JSONResponse:
     reason = f"redis: {type(error).__name__}" if isinstance(error, RedisError) else str(error)
     structlog.contextvars.bind_contextvars(outcome="unavailable", reason=reason)
@@ -68,6 +75,23 @@ def _source(request: Request, style: AuthStyle) -> tuple[str, SourceSettings, Ca
     if source is None or reader is None or reader.auth != style:
         return _reject(404, "unknown source")
     return name, source, reader
+
+
+def _encoded(request: Request) -> JSONResponse | None:
+    """A compressed body is refused (415), not inflated: neither platform compresses its callbacks, and
+    inflating would need its own size cap; a refusal the sender can read beats a body quarantined as garbage."""
+    encodings = [
+        part.strip().lower() for value in request.headers.getlist("content-encoding") for part in value.split(",")
+    ]
+    if any(encoding not in ("", "identity") for encoding in encodings):
+        return _reject(415, "Content-Encoding is not supported: send the body uncompressed")
+    return None
+
+
+async def not_found(request: Request) -> Response:
+    """Any other /hooks/ path, a trailing slash included: 404, never a redirect (a Location would repeat the
+    token, built from the client's Host header) and never the path (it may hold a token)."""
+    return _reject(404, "unknown source")
 
 
 async def _accept(request: Request, source: SourceSettings, event: Event, content_type: str, body: bytes) -> Response:
@@ -99,8 +123,10 @@ async def token_callback(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     name, source, reader = found
-    if not auth.matches(request.path_params["token"], source.secrets()):
+    if not auth.matches(request.path_params["token"], source.credentials()):
         return _reject(401, "bad token")
+    if (refused := _encoded(request)) is not None:
+        return refused
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
@@ -119,8 +145,10 @@ async def key_callback(request: Request) -> Response:
         return found
     name, source, reader = found
     header_keys = request.headers.getlist("x-api-key")  # every one sent must be a key: no first-one-wins
-    if not all(auth.matches(key.encode("latin-1"), source.secrets()) for key in header_keys):
+    if not all(auth.matches(key.encode("latin-1"), source.credentials()) for key in header_keys):
         return _reject(401, "bad X-API-Key")
+    if (refused := _encoded(request)) is not None:
+        return refused
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
@@ -137,7 +165,7 @@ async def key_callback(request: Request) -> Response:
         return _reject(error.status_code, str(error))
     if body_key is None and not header_keys:
         return _reject(401, "no API key (X-API-Key header or api_key in the body)")
-    if body_key is not None and not auth.matches(body_key, source.secrets()):
+    if body_key is not None and not auth.matches(body_key, source.credentials()):
         return _reject(401, "bad api_key in the body")
     try:
         callback = reader.to_callback(document)

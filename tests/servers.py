@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -160,15 +161,25 @@ def wait_http(url: str, timeout: float = 20) -> None:
 
 @dataclass
 class SmtpServer:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives; refuses rcpt 'nobody@...'."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives; refuses rcpt 'nobody@...'.
 
+    ``starttls`` offers STARTTLS with that context; ``implicit_tls`` is smtps (TLS from the start).
+    AUTH is offered, before TLS too (as a hostile server would), and accepts ``credentials``;
+    ``commands`` records every command line the client sent (the AUTH arguments included).
+    """
+
+    starttls: ssl.SSLContext | None = None
+    implicit_tls: ssl.SSLContext | None = None
+    credentials: tuple[str, str] = ("hooks@example.com", "smtp-password-1234")
     messages: list[Any] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
     controller: Any = None
 
     def start(self) -> SmtpServer:
         from email import message_from_bytes, policy
 
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
         server = self
 
@@ -184,13 +195,46 @@ class SmtpServer:
                 server.messages.append((envelope, mail))
                 return "250 Message accepted"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        def authenticator(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            given = (data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
+            return AuthResult(success=given == server.credentials)
+
+        class Recording(SMTP):  # type: ignore[misc]
+            async def smtp_AUTH(self, arg: str) -> None:
+                server.commands.append(f"AUTH {arg}")
+                await super().smtp_AUTH(arg)
+
+            async def smtp_EHLO(self, hostname: str) -> None:
+                server.commands.append(f"EHLO {hostname}")
+                await super().smtp_EHLO(hostname)
+
+            async def smtp_STARTTLS(self, arg: str) -> None:
+                server.commands.append("STARTTLS")
+                await super().smtp_STARTTLS(arg)
+
+            async def smtp_MAIL(self, arg: str) -> None:
+                server.commands.append(f"MAIL {arg}")
+                await super().smtp_MAIL(arg)
+
+        class Serving(Controller):  # type: ignore[misc]
+            def factory(self) -> SMTP:
+                return Recording(self.handler, **self.SMTP_kwargs)
+
+        self.controller = Serving(
+            Handler(),
+            hostname="127.0.0.1",
+            port=free_port(),
+            ssl_context=self.implicit_tls,
+            tls_context=self.starttls,
+            authenticator=authenticator,
+            auth_require_tls=False,
+        )
         self.controller.start()
         return self
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.controller.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://127.0.0.1:{self.controller.port}"
 
     def stop(self) -> None:
         if self.controller is not None:

@@ -23,10 +23,11 @@ def config(slack: CaptureServer, smtp: SmtpServer, chat: CaptureServer, erp: Cap
 sources:
   wordy-main: {{platform: wordy, token: {TOKEN}}}
 sinks:
-  slack: {{type: slack, url: "{slack.url}", allow_private: true, retry_intervals: {retry}}}
+  slack: {{type: slack, url: "{slack.url}", allow_private: true, allow_any_host: true, retry_intervals: {retry}}}
   mail:
     type: email
     url: {smtp.url}
+    tls: none
     from: hooks@example.com
     to: [team@example.com]
     retry_intervals: {retry}

@@ -33,7 +33,10 @@ def record(connection: redis.Redis, event: Event, actual: str) -> None:
                      "at": utc_now()},
         )  # fmt: skip
         pipe.expire(keys.mismatch(event.id), keys.EVENT_TTL)
-        pipe.zadd(keys.MISMATCHES, {event.id: time.time()})
+        now = time.time()
+        pipe.zadd(keys.MISMATCHES, {event.id: now})
+        pipe.zremrangebyscore(keys.MISMATCHES, "-inf", now - keys.EVENT_TTL)  # their records are gone by then
+        pipe.expire(keys.MISMATCHES, keys.EVENT_TTL)
         pipe.delete(keys.event(event.id))
         telemetry.count(pipe, "workhooks_mismatches", event.source)
         pipe.execute()

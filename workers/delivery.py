@@ -97,7 +97,7 @@ def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
     The processing job then makes each first attempt itself (``first_attempts``): one RQ job per
     event instead of one more per sink, which halves RQ's bookkeeping per delivered event.
     """
-    stamp = utc_now()
+    stamp, opened = utc_now(), time.time()
     for sink in sinks:
         item_id = delivery_id(event.id, sink)
         pipe.hset(
@@ -106,7 +106,18 @@ def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
                      "updated_at": stamp},
         )  # fmt: skip
         pipe.expire(keys.delivery(item_id), keys.EVENT_TTL)
-        pipe.zadd(keys.DELIVERIES_INDEX, {item_id: time.time()})
+        pipe.zadd(keys.DELIVERIES_INDEX, {item_id: opened})
+    trim(pipe, keys.DELIVERIES_INDEX, opened)
+
+
+def trim(pipe: Any, index: str, now: float) -> None:
+    """An index of deliveries drops the ids whose hashes have expired, and expires with its newest.
+
+    A delivery's hash lives EVENT_TTL from when it was opened, which is never later than when it
+    was indexed (opened, or dead), so nothing past EVENT_TTL in either index still exists.
+    """
+    pipe.zremrangebyscore(index, "-inf", now - keys.EVENT_TTL)
+    pipe.expire(index, keys.EVENT_TTL)
 
 
 def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) -> list[str]:
@@ -227,7 +238,9 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
         if outcome == DELIVERED:
             telemetry.observe(pipe, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
         if outcome == DEAD:
-            pipe.zadd(keys.DEAD_INDEX, {item_id: time.time()})
+            died = time.time()
+            pipe.zadd(keys.DEAD_INDEX, {item_id: died})
+            trim(pipe, keys.DEAD_INDEX, died)
         elif delay is not None:
             jobs.queue(connection).schedule_job(
                 _job(connection, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe

@@ -184,8 +184,26 @@ def _apply(
             pipe.hdel(keys.poll_seen(name), *unknown)
         if closed:  # removed or closed: if it comes back, that is a new arrival
             pipe.hset(keys.poll_seen(name), mapping=dict.fromkeys(closed, "null"))
+            pipe.zadd(keys.poll_closed(name), dict.fromkeys(closed, time.time()))
+        returned = [subject for subject, last in zip(subjects, seen, strict=True) if last == b"null"]
+        if returned:  # back again: no longer closed
+            pipe.zrem(keys.poll_closed(name), *returned)
         pipe.set(baseline_key, utc_now())
         pipe.execute()
+    _forget_long_closed(connection, name)
     if baseline:
         log.info("baseline_recorded", source=name, items=len(items), hint="announce_existing: true to announce them")
     return emitted
+
+
+FORGET_BATCH = 1000
+
+
+def _forget_long_closed(connection: redis.Redis, name: str) -> None:
+    """Subjects closed longer than a state is kept are forgotten, so the diff base does not grow for ever."""
+    old = connection.zrangebyscore(keys.poll_closed(name), "-inf", time.time() - keys.STATE_TTL, 0, FORGET_BATCH)
+    if old:
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.poll_seen(name), *old)
+            pipe.zrem(keys.poll_closed(name), *old)
+            pipe.execute()

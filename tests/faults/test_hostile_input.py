@@ -522,3 +522,204 @@ def test_no_body_json_form_xml_or_bytes_gets_a_5xx_authenticated_or_not(redis_ur
                 assert line["reason"], line
 
         post_anything()
+
+
+# 2 and 11. The failure limiter: the client is the peer unless the peer is a trusted proxy, and only
+# failures to authenticate (401) and unknown sources (404) spend its tokens.
+
+PROXY = "10.0.0.2"
+
+
+def limited_app(redis_url: str, spool: Path, trusted: str = "[]", burst: int = 3) -> Any:
+    text = IN_PROCESS.replace("SPOOL", str(spool)).replace(
+        "  failure_limit: {per_minute: 0}", f"  failure_limit: {{burst: {burst}}}\n  trusted_proxies: {trusted}"
+    )
+    return create_app(parse_config(text, {}), redis_url)
+
+
+def throttled_count() -> float:
+    return metrics.CALLBACKS.labels("wordy-main", "throttled")._value.get()  # type: ignore[attr-defined]
+
+
+def test_rotating_x_forwarded_for_without_a_trusted_proxy_is_throttled_after_the_burst(
+    redis_url: str, tmp_path: Path
+) -> None:
+    before = throttled_count()
+    with TestClient(limited_app(redis_url, tmp_path), client=("203.0.113.7", 4000)) as guesser:
+        results = [answer(guesser, f"/hooks/wordy-main/guess-{n:020d}", b"{}",
+                          headers={"x-forwarded-for": f"192.0.2.{n}"}) for n in range(5)]  # fmt: skip
+    assert [response.status_code for response, _ in results] == [401, 401, 401, 429, 429]
+    assert {line["client"] for _, line in results} == {"203.0.113.7"}  # the forged addresses are not logged
+    assert results[-1][1]["outcome"] == "throttled"
+    assert throttled_count() == before + 2  # the limiter's 429s are in workhooks_callbacks_total
+
+
+def test_a_forged_x_forwarded_for_cannot_get_another_client_throttled(redis_url: str, tmp_path: Path) -> None:
+    good = fixture_bytes("wordy", "message.json")
+    for trusted in ("[]", f"[{PROXY}]"):
+        app = limited_app(redis_url, tmp_path / trusted.strip("[]"), trusted)
+        via = "203.0.113.7" if trusted == "[]" else PROXY
+        with TestClient(app, client=("198.51.100.9", 4000)) as attacker, TestClient(app, client=(via, 4000)) as victim:
+            for n in range(10):
+                answer(attacker, f"/hooks/wordy-main/guess-{n:020d}", b"{}", headers={"x-forwarded-for": "203.0.113.7"})
+            response, line = answer(victim, WORDY, good, headers={"x-forwarded-for": "203.0.113.7"})
+            assert response.status_code in (200, 202), (trusted, response.text)  # accepted (or, again, a duplicate)
+            assert line["client"] == "203.0.113.7"
+
+
+def test_with_a_trusted_proxy_the_real_client_is_the_one_limited(redis_url: str, tmp_path: Path) -> None:
+    app = limited_app(redis_url, tmp_path, f"[{PROXY}/32]")
+    good = fixture_bytes("wordy", "message.json")
+    with TestClient(app, client=(PROXY, 4000)) as proxy:
+        # what nginx's $proxy_add_x_forwarded_for sends: whatever the client wrote, then the address it saw
+        forged = [answer(proxy, f"/hooks/wordy-main/guess-{n:020d}", b"{}",
+                         headers={"x-forwarded-for": f"192.0.2.{n}, 198.51.100.9"}) for n in range(5)]  # fmt: skip
+        assert [response.status_code for response, _ in forged] == [401, 401, 401, 429, 429]
+        assert forged[0][1]["client"] == "198.51.100.9" and forged[0][1]["peer"] == PROXY
+        wordy, line = answer(proxy, WORDY, good, headers={"x-forwarded-for": "203.0.113.7"})
+        assert wordy.status_code == 202 and line["client"] == "203.0.113.7"
+        blocked, _ = answer(proxy, WORDY, good, headers={"x-forwarded-for": "198.51.100.9"})
+        assert blocked.status_code == 429  # even a right token waits, from the address that kept failing
+
+
+def test_authenticated_failures_never_spend_limiter_tokens(redis_url: str, tmp_path: Path, rdb: redis.Redis) -> None:
+    before = quarantined(rdb)
+    with TestClient(limited_app(redis_url, tmp_path, burst=20), client=("198.51.100.1", 4000)) as wordy:
+        codes = [answer(wordy, WORDY, b'{"job_id": 1, "status": ["acp", ')[0].status_code for _ in range(30)]
+        assert codes == [400] * 30  # quarantined, none 429
+        assert quarantined(rdb) == before + 30
+        assert answer(wordy, WORDY, fixture_bytes("wordy", "message.json"))[0].status_code == 202
+
+
+# 5. The callback URL's token is compared with callback tokens only; tokens and keys are >= 16 characters.
+
+
+def test_a_wordy_api_key_does_not_open_the_callback_url(redis_url: str, tmp_path: Path) -> None:
+    text = IN_PROCESS.replace("SPOOL", str(tmp_path)).replace(
+        f"{{platform: wordy, token: {TOKEN}}}",
+        f"{{platform: wordy, token: {TOKEN}, api_key: wordy-api-key-0123456789}}",
+    )
+    config = parse_config(text, {})
+    assert "wordy-api-key-0123456789" in config.sources["wordy-main"].secrets()  # still redacted everywhere
+    with TestClient(create_app(config, redis_url)) as client:
+        response, line = answer(client, "/hooks/wordy-main/wordy-api-key-0123456789", b'{"job_id": 1}')
+        assert response.status_code == 401 and line["reason"] == "bad token"
+        assert answer(client, WORDY, fixture_bytes("wordy", "message.json"))[0].status_code == 202
+
+
+# 12. A trailing slash is a 404 (never a 307 repeating the token); a compressed body is a 415.
+
+
+def test_a_trailing_slash_is_a_404_that_repeats_nothing(client: TestClient) -> None:
+    for path, method in [(WORDY + "/", "POST"), ("/hooks/swf/", "POST"), ("/hooks/wordy-main/x/y", "POST"),
+                         (WORDY + "/", "GET")]:  # fmt: skip
+        with structlog.testing.capture_logs() as logs:
+            response = client.request(method, path, content=b"{}", headers={"host": "evil.example"})
+        line = next(line for line in logs if line["event"] == "request")
+        assert response.status_code == 404 and "location" not in response.headers
+        assert TOKEN not in response.text and "evil" not in response.text
+        assert line["route"] == "/hooks/{rest:path}" and TOKEN not in str(line)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity, gzip"])
+def test_a_compressed_body_is_a_415_not_quarantined(client: TestClient, rdb: redis.Redis, encoding: str) -> None:
+    import gzip
+
+    before = quarantined(rdb)
+    body = gzip.compress(fixture_bytes("wordy", "message.json"))
+    for path, headers in ((WORDY, {}), ("/hooks/swf", {"x-api-key": KEY})):
+        response, line = answer(client, path, body, headers={"content-encoding": encoding, **headers})
+        assert response.status_code == 415 and "Content-Encoding" in line["reason"]
+    assert quarantined(rdb) == before
+
+
+# 3. Request heads bounded in size and time (receiver/protocol.py), bodies in time (receiver/deadline.py),
+# against a real uvicorn started by `workhooks serve`.
+
+TIMEOUTS = "  header_timeout: 1\n  body_timeout: 1\n  max_header_bytes: 16384\n"
+
+
+def closed_by_server(sock: socket.socket, within: float = 10) -> bytes:
+    """Read until the server closes the connection (or ``within`` seconds pass: then fail)."""
+    sock.settimeout(within)
+    answer = b""
+    while True:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            return answer
+        except TimeoutError:
+            raise AssertionError(f"the server kept the connection open; it sent {answer[:80]!r}") from None
+        if not data:
+            return answer
+        answer += data
+
+
+@pytest.mark.slow
+def test_an_unfinished_oversized_header_is_refused_and_the_connection_closed(
+    start: Callable[[str], Service], tmp_path: Path, figures: list[str]
+) -> None:
+    service = start(config(tmp_path / "spool") + TIMEOUTS)
+    pid = service.web.process.pid
+    before = rss_kb(pid)
+    answers = []
+    for _ in range(8):  # the issue's attack: 32 MiB of one header line, never finished
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(b"POST /hooks/swf HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            with contextlib.suppress(OSError):
+                for _ in range(512):
+                    sock.sendall(b"a" * 65536)
+            answers.append(closed_by_server(sock))
+    grown = rss_kb(pid) - before
+    assert all(status_of(answer) == 431 for answer in answers), answers[0][:200]
+    assert grown < 20_000, f"receiver grew {grown} kB"
+    assert service.http.get("/healthz").status_code == 200
+    figures.append(
+        f"8 unfinished 32 MiB headers: each 431 and closed (max_header_bytes 16 KiB), receiver RSS +{grown} kB"
+    )
+
+
+@pytest.mark.slow
+def test_slow_or_idle_connections_are_closed_past_the_read_timeouts(
+    start: Callable[[str], Service], tmp_path: Path, rdb: redis.Redis, figures: list[str]
+) -> None:
+    service = start(config(tmp_path / "spool") + TIMEOUTS)
+    port, started = service.port, time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+        assert closed_by_server(idle) == b""  # opened, nothing sent: closed without a word
+    idle_s = time.monotonic() - started
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow_head:
+        slow_head.sendall(b"POST /hooks/swf HTTP/1.1\r\nHost: x\r\n")
+        with contextlib.suppress(OSError):
+            for _ in range(30):  # a byte every 0.2 s: each one used to restart nothing, and nothing timed it out
+                slow_head.sendall(b"X")
+                time.sleep(0.2)
+        assert status_of(closed_by_server(slow_head)) == 408
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow_body:
+        slow_body.sendall(f"POST {WORDY} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 100\r\n\r\n{".encode())  # fmt: skip
+        answer = closed_by_server(slow_body)
+        assert status_of(answer) == 408 and b"request body not received" in answer
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as kept:  # after an answer, the same bound
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(closed_by_server(kept)) == 200
+    assert rdb.llen(keys.INBOX) == 0
+    figures.append(f"idle connection closed after {idle_s:.1f} s (header_timeout 1 s); a header trickled a byte "
+                   "per 0.2 s: 408 and closed; a body never finished: 408 and closed (body_timeout 1 s)")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_uvicorn_does_not_rewrite_the_client_from_x_forwarded_for(
+    start: Callable[[str], Service], tmp_path: Path
+) -> None:
+    text = config(tmp_path / "spool").replace("failure_limit: {per_minute: 0}", "failure_limit: {burst: 3}")
+    service = start(text)
+    codes = [service.post(f"/hooks/wordy-main/guess-{n:020d}", b"{}", **{"x-forwarded-for": f"192.0.2.{n}"}).status_code
+             for n in range(5)]  # fmt: skip
+    assert codes == [401, 401, 401, 429, 429]  # uvicorn trusts 127.0.0.1's X-Forwarded-For by default: not here
+    assert "192.0.2." not in service.web.output()
+    scraped = service.http.get("/metrics").text
+    assert 'workhooks_callbacks_total{outcome="throttled",source="wordy-main"} 2.0' in scraped

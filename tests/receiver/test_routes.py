@@ -254,7 +254,7 @@ def test_rotation_both_current_tokens_and_keys_are_accepted(redis_url: str, tmp_
         f"""
 sources:
   wordy-main: {{platform: wordy, tokens: [{TOKEN}, next-token-abcdefghijklmnop]}}
-  swf: {{platform: sharedworkforce, api_keys: [{KEY}, next-key]}}
+  swf: {{platform: sharedworkforce, api_keys: [{KEY}, next-key-0123456789abcdef]}}
 receiver: {{spool_dir: {tmp_path}}}
 """,
         {},
@@ -265,7 +265,7 @@ receiver: {{spool_dir: {tmp_path}}}
             assert post(client, f"/hooks/wordy-main/{token}", body).status_code == 202
         assert post(client, "/hooks/wordy-main/retired-token-0123456789", b"{}").status_code == 401
         bare = b'{"id": 3, "responses": [{"answer": "x"}]}'
-        assert post(client, "/hooks/swf", bare, **{"x-api-key": "next-key"}).status_code == 202
+        assert post(client, "/hooks/swf", bare, **{"x-api-key": "next-key-0123456789abcdef"}).status_code == 202
         assert post(client, "/hooks/swf", bare, **{"x-api-key": "retired"}).status_code == 401
 
 

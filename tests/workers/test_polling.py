@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,25 @@ def test_comment_reads_take_turns_within_the_budget(
 
 def statuses_announced(rdb: redis.Redis) -> list[tuple[str, str]]:
     return [(event["data"].get("previous_status"), event["data"]["status"]) for event in queued_events(rdb)]
+
+
+def test_a_subject_closed_longer_than_a_state_is_kept_is_forgotten_by_the_poller(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    platform = WorkReduce("key").start()
+    try:
+        configure(f"  wr: {{platform: workreduce, api_key: key, base_url: '{platform.url}/v2'}}")
+        number = platform.add_order("A", status="Delivered")
+        polling.poll(rdb, "wr")
+        platform.move(number, "Approved")
+        polling.poll(rdb, "wr")
+        subject = f"order/{number}"
+        assert rdb.hget(keys.poll_seen("wr"), subject) == b"null" and rdb.zscore(keys.poll_closed("wr"), subject)
+        rdb.zadd(keys.poll_closed("wr"), {subject: time.time() - keys.STATE_TTL - 60})  # closed long ago
+        polling.poll(rdb, "wr")
+        assert rdb.hget(keys.poll_seen("wr"), subject) is None and rdb.zcard(keys.poll_closed("wr")) == 0
+    finally:
+        platform.stop()
 
 
 def test_a_worksection_task_closed_reopened_and_closed_again_is_three_events(

@@ -9,7 +9,7 @@ CONFIG = parse_config(
     """
 sources:
   wordy-main: {platform: wordy, token: aaaaaaaaaaaaaaaaaaaa}
-  swf: {platform: sharedworkforce, api_key: k}
+  swf: {platform: sharedworkforce, api_key: swf-router-key-0123}
 sinks:
   a: {type: log}
   b: {type: log}

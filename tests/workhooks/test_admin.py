@@ -28,7 +28,7 @@ def config_text(tmp_path: Path, admin: bool = True) -> str:
     return f"""
 sources:
   wordy-main: {{platform: wordy, token: {TOKEN}}}
-  swf: {{platform: sharedworkforce, api_key: swf-admin-key}}
+  swf: {{platform: sharedworkforce, api_key: swf-admin-key-0123456789}}
 sinks:
   erp: {{type: webhook, url: "http://127.0.0.1:9/refused", allow_private: true, retry_intervals: []}}
 routes:
@@ -93,7 +93,7 @@ def test_events_filter_and_page_with_a_cursor(client: TestClient) -> None:
         client,
         "/hooks/swf",
         json.dumps({"task": {"id": 9, "responses": [{"answer": "a", "id": "1"}]}}).encode(),
-        **{"x-api-key": "swf-admin-key"},
+        **{"x-api-key": "swf-admin-key-0123456789"},
     )
 
     everything = client.get("/admin/api/events", headers=AUTH).json()

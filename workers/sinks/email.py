@@ -1,7 +1,10 @@
 """Mail over SMTP: plain text and HTML parts, a subject that says what happened.
 
-``smtp://user:password@host:port`` upgrades with STARTTLS when the server offers it;
-``smtps://`` speaks TLS from the start. 5xx answers are permanent, 4xx and network errors retry.
+``smtp://user:password@host:port`` upgrades with STARTTLS, which must succeed: a server that does
+not offer it gets neither the password nor the mail (a permanent failure), so nothing in between
+can downgrade the connection. ``smtps://`` speaks TLS from the start. Certificates are verified
+(``ca_file`` for a private CA). ``tls: none`` is plain SMTP, never with credentials (config).
+5xx answers are permanent, 4xx and network errors retry.
 """
 
 from __future__ import annotations
@@ -54,24 +57,45 @@ class EmailSink:
         self.sender = settings.from_
         self.recipients = list(settings.to)
         self.timeout = settings.timeout
+        self.starttls = not self.tls and settings.tls == "required"
+        self.ca_file = str(settings.ca_file) if settings.ca_file else None
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)  # verifies the chain and the host name
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
         if self.tls:
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        smtp.ehlo()
-        if smtp.has_extn("starttls"):
-            smtp.starttls(context=context)
+        if not self.starttls:
+            return smtp
+        try:
             smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise DeliveryError(
+                    f"{self.host}:{self.port} does not offer STARTTLS, which is required: nothing was sent "
+                    "(use smtps://, or tls: none for a relay without TLS and without credentials)",
+                    permanent=True,
+                )
+            smtp.starttls(context=self._context())
+            smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
+
+    def _login(self, smtp: smtplib.SMTP) -> None:
+        if not self.username:
+            return
+        if not isinstance(smtp.sock, ssl.SSLSocket):  # settings forbid it; never send a password in clear
+            raise DeliveryError("refusing to send SMTP credentials over a connection without TLS", permanent=True)
+        smtp.login(self.username, self.password)
 
     def send(self, event: Event, template: Template | None = None) -> None:
         mail = build(event, render(event, template), self.sender, self.recipients)
         try:
             with self._connect() as smtp:
-                if self.username:
-                    smtp.login(self.username, self.password)
+                self._login(smtp)
                 smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as error:
             codes = [code for code, _ in error.recipients.values()]
@@ -79,6 +103,14 @@ class EmailSink:
         except smtplib.SMTPAuthenticationError as error:
             raise DeliveryError(
                 f"authentication refused ({error.smtp_code})", error.smtp_code, permanent=True
+            ) from None
+        except smtplib.SMTPNotSupportedError as error:
+            raise DeliveryError(f"SMTP server does not support it: {error}", permanent=True) from None
+        except ssl.SSLCertVerificationError as error:
+            raise DeliveryError(
+                f"{self.host}'s TLS certificate was not accepted ({error.verify_message}); "
+                "set ca_file to trust a private CA",
+                permanent=True,
             ) from None
         except smtplib.SMTPResponseException as error:
             code = error.smtp_code

@@ -18,13 +18,34 @@ from workhooks.core.headers import retry_after
 
 RETRYABLE_4XX = {408, 409, 425, 429}
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: the last 32 bits are the IPv4
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (:: and ::1 are not IPv4)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, compatible, 6to4, NAT64, Teredo server and client).
+
+    Python calls most of these forms global whatever they carry (2002:7f00:1:: is 6to4 for
+    127.0.0.1), so the guard judges what they carry instead.
+    """
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def is_public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner:
+            return address not in IPV4_COMPATIBLE and all(is_public(carried) for carried in inner)
     return address.is_global and not (
         address.is_private
         or address.is_loopback
@@ -34,6 +55,11 @@ def is_public(address: Address) -> bool:
         or address.is_unspecified
         or address in METADATA_ADDRESSES
     )
+
+
+def describe(address: Address) -> str:
+    inner = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
+    return f"{address}, which carries {', '.join(map(str, inner))}" if inner else str(address)
 
 
 def resolve(host: str, port: int) -> list[Address]:
@@ -74,7 +100,8 @@ class GuardedClient:
         refused = [address for address in addresses if not is_public(address)]
         if refused and not self.allow_private:
             raise DeliveryError(
-                f"{host} resolves to a non-public address ({refused[0]}); set allow_private: true to allow it",
+                f"{host} resolves to a non-public address ({describe(refused[0])}); set allow_private: true to "
+                "allow it",
                 permanent=True,
             )
         address = addresses[0]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 
 from workhooks.config.sinks import Sink
 from workhooks.core.events import Phase
@@ -18,6 +18,9 @@ from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import SourceSettings
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 if TYPE_CHECKING:
     Source = SourceSettings
@@ -76,8 +79,23 @@ class FailureLimit(Model):
 
 class ReceiverSettings(Model):
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, le=64 * 1024 * 1024)
+    # A request's line and headers: at most this many bytes, all of them within header_timeout seconds
+    # of the connection opening (or of the previous answer); a body within body_timeout of its headers.
+    max_header_bytes: int = Field(default=DEFAULT_MAX_HEADER_BYTES, ge=4096, le=1024 * 1024)
+    header_timeout: float = Field(default=DEFAULT_HEADER_TIMEOUT, gt=0, le=300)
+    body_timeout: float = Field(default=DEFAULT_BODY_TIMEOUT, gt=0, le=3600)
     spool_dir: Path = Path("var/spool")  # where callbacks wait, fsync'd, while Redis is unreachable
     failure_limit: FailureLimit = Field(default_factory=FailureLimit)
+    # Peers whose X-Forwarded-For is believed (your proxy's own address); none: the peer is the client.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """`trusted_proxies: ${TRUSTED_PROXIES:-}` works too: one string, addresses split on commas."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class AdminSettings(Model):

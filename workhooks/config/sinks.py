@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, FilePath, SecretStr, field_validator, model_validator
 
 from workhooks.core.models import Model
 
 DEFAULT_RETRY_INTERVALS = (10, 60, 300, 1800, 7200, 21600)
+SLACK_HOST = "hooks.slack.com"
 
 
 class SinkSettings(Model):
@@ -90,9 +91,10 @@ class WebhookSink(_HTTPSink):
 
 
 class SlackSink(_HTTPSink, _SecretURLSink):
-    """A Slack incoming-webhook URL; the URL itself is the credential."""
+    """A Slack incoming-webhook URL; the URL itself is the credential, so it goes to Slack only unless told."""
 
     type: Literal["slack"]
+    allow_any_host: bool = False  # a Slack-compatible endpoint elsewhere (Mattermost, a proxy, a test server)
     for_people: ClassVar[bool] = True
 
     @field_validator("url")
@@ -100,9 +102,25 @@ class SlackSink(_HTTPSink, _SecretURLSink):
     def _http_url(cls, value: SecretStr) -> SecretStr:
         return _url_with_scheme(value, ("https", "http"))
 
+    @model_validator(mode="after")
+    def _slack_host(self) -> SlackSink:
+        url = urlsplit(self.url.get_secret_value())
+        if self.allow_any_host:
+            return self
+        if url.scheme != "https" or url.hostname != SLACK_HOST or url.port not in (None, 443) or url.username:
+            raise ValueError(
+                f"url: must start with https://{SLACK_HOST}/ (set allow_any_host: true for another host); "
+                f"got {url.scheme}://{url.hostname or ''}/…"
+            )
+        return self
+
 
 class EmailSink(_SecretURLSink):
-    """SMTP: smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465 (TLS)."""
+    """SMTP: smtp://user:password@host:587 (STARTTLS, which must succeed) or smtps://...:465 (TLS from the start).
+
+    The server's certificate is verified (against ``ca_file`` when set, else the system's CAs).
+    ``tls: none`` is plain SMTP, for a relay on the same host, and never with credentials.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -110,12 +128,26 @@ class EmailSink(_SecretURLSink):
     from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     timeout: float = Field(default=30.0, gt=0, le=300)
+    tls: Literal["required", "none"] = "required"
+    ca_file: FilePath | None = None  # PEM bundle of the CAs to trust instead of the system's (a private relay)
     for_people: ClassVar[bool] = True
 
     @field_validator("url")
     @classmethod
     def _smtp_url(cls, value: SecretStr) -> SecretStr:
         return _url_with_scheme(value, ("smtp", "smtps"))
+
+    @model_validator(mode="after")
+    def _no_credentials_in_clear(self) -> EmailSink:
+        url = urlsplit(self.url.get_secret_value())
+        if self.tls == "none" and url.scheme == "smtps":
+            raise ValueError("tls: none contradicts smtps:// (TLS from the start): use smtp:// for plain SMTP")
+        if self.tls == "none" and (url.username or url.password):
+            raise ValueError(
+                "tls: none would send the SMTP password in clear: use smtps://, or smtp:// with STARTTLS "
+                "(the default, tls: required)"
+            )
+        return self
 
     def where(self) -> str:
         url = urlsplit(self.url.get_secret_value())

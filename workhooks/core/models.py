@@ -17,7 +17,7 @@ class Model(BaseModel):
 
 
 def _long_enough(value: SecretStr) -> SecretStr:
-    if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+    if len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:  # blanks guess no better than nothing
         raise ValueError(
             f"must be at least {MIN_TOKEN_LENGTH} characters "
             '(python3 -c "import secrets; print(secrets.token_urlsafe(24))")'
@@ -25,14 +25,15 @@ def _long_enough(value: SecretStr) -> SecretStr:
     return value
 
 
-def _not_blank(value: SecretStr) -> SecretStr:
-    if not value.get_secret_value().strip():
-        raise ValueError("must not be empty")
+def _long_key(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters (a key this short could be guessed)")
     return value
 
 
 Token = Annotated[SecretStr, AfterValidator(_long_enough)]  # a capability token: long enough not to be guessed
-Key = Annotated[SecretStr, AfterValidator(_not_blank)]  # a key the platform issued
+# A key a callback platform issued (it may authenticate callbacks to us): as long as a token.
+Key = Annotated[SecretStr, AfterValidator(_long_key)]
 
 
 def one_or_more(single: SecretStr | None, many: list[SecretStr], names: str) -> None:

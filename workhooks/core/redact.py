@@ -1,12 +1,22 @@
-"""Remove credentials from bodies before anything is stored, in every encoding a sender might use."""
+r"""Remove credentials from bodies before anything is stored, in every encoding a sender might use.
+
+``redact`` replaces each secret's spellings (plain, JSON-escaped, percent-encoded, XML-escaped) in
+bytes. ``redact_body`` first reads what a body says where an encoding can spell a secret in more
+ways than those (JSON escapes such as ``\u002d`` or PHP's ``\/``, partial percent-encoding, XML
+character references): when the decoded body holds a secret, what is stored is the redacted
+re-encoding of the decoded body, not the raw bytes.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 from xml.sax.saxutils import escape
+
+from workhooks.core.media import media_type
 
 REDACTED = b"[REDACTED]"
 
@@ -33,3 +43,50 @@ def redact(body: bytes, secrets: Iterable[str]) -> bytes:
             if spelling in body:
                 body = body.replace(spelling, REDACTED)
     return body
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));")
+_MARKUP = frozenset("<>&\"'")
+
+
+def _char(match: re.Match[bytes]) -> bytes:
+    hexadecimal, decimal = match.groups()
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or chr(code) in _MARKUP or code < 0x20:
+        return match.group(0)  # markup, controls and non-characters keep their reference: still well-formed
+    return chr(code).encode()
+
+
+def _json_text(document: object) -> bytes:
+    try:
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped, as the sender had it
+        return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _decoded(body: bytes, kind: str) -> bytes | None:
+    """The body re-encoded from what it says, where its encoding allows other spellings; else None."""
+    if (kind.endswith("json") or body.lstrip()[:1] in (b"{", b"[")) and b"\\" in body:
+        try:
+            return _json_text(json.loads(body))
+        except (ValueError, RecursionError):
+            return None
+    if kind == "application/x-www-form-urlencoded" and b"%" in body:
+        try:
+            return urlencode(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)).encode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if "xml" in kind and b"&#" in body:
+        return _CHAR_REF.sub(_char, body)
+    return None
+
+
+def redact_body(body: bytes, content_type: str | None, secrets: Iterable[str]) -> bytes:
+    """``body`` without any of ``secrets``, however its encoding spelled them (module docstring)."""
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:
+        return body
+    decoded = _decoded(body, media_type(content_type))
+    if decoded is not None and any(spelling in decoded for secret in secrets for spelling in _spellings(secret)):
+        body = decoded  # a secret the raw bytes spelled otherwise: keep the decoded form, redacted
+    return redact(body, secrets)

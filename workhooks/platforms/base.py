@@ -36,8 +36,12 @@ class SourceSettings(Model):
     timeout: float = Field(default=15.0, gt=0, le=120)
 
     def secrets(self) -> list[str]:
-        """Every credential this source holds, for checks and redaction."""
+        """Every credential this source holds, for redaction (what may never be stored or shown)."""
         return [value.get_secret_value() for value in self._secret_values()]
+
+    def credentials(self) -> list[str]:
+        """What a callback to this source may present as its credential; none unless the platform says."""
+        return []
 
     def _secret_values(self) -> list[SecretStr]:
         found: list[SecretStr] = []

@@ -97,8 +97,8 @@ def ask(pipe: Any, sources: Iterable[str], now: float | None = None) -> None:
     pipe.zcount(keys.EVENTS_INDEX, now - 300, "+inf")
     pipe.zcount(keys.EVENTS_INDEX, now - 3600, "+inf")
     pipe.zcount(keys.DEAD_INDEX, now - 3600, "+inf")
-    pipe.zcard(keys.DEAD_INDEX)
-    pipe.zcard(keys.QUARANTINE_INDEX)
+    pipe.zcount(keys.DEAD_INDEX, now - keys.EVENT_TTL, "+inf")  # what is not expired, trimmed or not yet
+    pipe.zcount(keys.QUARANTINE_INDEX, now - keys.QUARANTINE_TTL, "+inf")
     pipe.hgetall(keys.WORKER_COUNTERS)
     for name in sources:
         pipe.hgetall(keys.poll_status(name))

@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError
 
 from workhooks.core.events import PENDING_ID, PENDING_SEQUENCE, Event, Observation
 from workhooks.core.exceptions import CallbackError
-from workhooks.core.redact import redact
+from workhooks.core.redact import redact, redact_body
 from workhooks.platforms import PLATFORMS
 from workhooks.store import inbox, keys
 
@@ -322,8 +322,9 @@ def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str]
     secrets = list(secrets)
     stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
     receipt = receipt_id() if event.observation is not None else event.id
+    body = redact_body(body, content_type, secrets)
     return Prepared(
-        receipt, stored, content_type, redact(body, secrets), event.time, event.source, event.type, event.subject,
+        receipt, stored, content_type, body, event.time, event.source, event.type, event.subject,
         event.observation, event.content_id if event.observation is not None else "",
     )  # fmt: skip
 

@@ -25,15 +25,16 @@ RQ_QUEUE_WORKERS = WORKERS_BY_QUEUE_KEY % QUEUE  # ... and of those serving our 
 
 EVENT_TTL = 30 * 24 * 3600  # how long events, raw bodies, deliveries and their dedupe keys are kept
 QUARANTINE_TTL = 30 * 24 * 3600
+QUARANTINE_MAX = 10_000  # the newest bodies kept; an older one goes (with its body) when a new one comes
 STATE_TTL = 180 * 24 * 3600  # a job/task/order's state
 
 SCHEMA = PREFIX + "schema"  # the layout version of everything under wh: (store/schema.py)
 EVENTS_INDEX = PREFIX + "events"  # sorted set: event id -> received at (Unix time)
 INBOX = PREFIX + "inbox"  # event ids accepted and not yet processed, oldest first
 DRAIN_QUEUED = PREFIX + "inbox:queued"  # the id of the drain job waiting in the queue, if one is
-QUARANTINE_INDEX = PREFIX + "quarantine"
-DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at
-DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused
+QUARANTINE_INDEX = PREFIX + "quarantine"  # sorted set: item id -> quarantined at; TTL'd and capped on write
+DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at; trimmed past EVENT_TTL
+DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused, -> when; trimmed past EVENT_TTL
 MISMATCHES = PREFIX + "mismatches"  # callbacks the platform's API contradicted (confirm)
 WORKER_COUNTERS = PREFIX + "metrics"  # hash: "<name>|<label value>|..." -> count (store/telemetry.py)
 
@@ -118,6 +119,11 @@ def poll_known(name: str) -> str:
 def poll_seen(name: str) -> str:
     """Hash: subject -> its snapshot as the last poll saw it (the poller's diff base)."""
     return _poll("seen", name)
+
+
+def poll_closed(name: str) -> str:
+    """Sorted set: subject -> when it closed (its snapshot is "null" in poll_seen until STATE_TTL)."""
+    return _poll("closed", name)
 
 
 def poll_baseline(name: str) -> str:

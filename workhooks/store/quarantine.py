@@ -1,4 +1,9 @@
-"""Bodies that authenticated but could not be parsed, kept (redacted) until an operator replays them."""
+"""Bodies that authenticated but could not be parsed, kept (redacted) until an operator replays them.
+
+Bounded: each entry expires after QUARANTINE_TTL, and the index keeps the QUARANTINE_MAX newest;
+both are enforced when an entry is added, so the index (and the gauge counting it) never holds
+entries whose bodies are gone.
+"""
 
 from __future__ import annotations
 
@@ -41,22 +46,44 @@ class Quarantined:
         )
 
 
+# KEYS: the entry, the index. ARGV: its id, now (Unix time), the TTL, the cap, the entry key prefix,
+# then field, value pairs. Expired ids leave the index (their hashes are gone already); past the cap,
+# the oldest go with their hashes. The index expires with its newest entry.
+_PUT = """
+local id, now, ttl, cap, prefix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], now, id)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+local over = redis.call('ZCARD', KEYS[2]) - cap
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+    redis.call('DEL', prefix .. old)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+return over > 0 and over or 0
+"""
+_put = redis.asyncio.Redis().register_script(_PUT)  # EVALSHA, loaded on demand
+
+
 async def put(client: redis.asyncio.Redis, source: str, reason: str, content_type: str, body: bytes) -> str:
-    item_id = f"q_{int(time.time() * 1000)}_{secrets.token_hex(4)}"
-    async with client.pipeline(transaction=True) as pipe:
-        pipe.hset(
-            keys.quarantined(item_id),
-            mapping={
-                "source": source,
-                "reason": reason,
-                "content_type": content_type,
-                "body": body,
-                "received_at": utc_now(),
-            },
-        )
-        pipe.expire(keys.quarantined(item_id), keys.QUARANTINE_TTL)
-        pipe.zadd(keys.QUARANTINE_INDEX, {item_id: time.time()})
-        await pipe.execute()
+    now = time.time()
+    item_id = f"q_{int(now * 1000)}_{secrets.token_hex(4)}"
+    fields: dict[str, str | bytes] = {
+        "source": source,
+        "reason": reason,
+        "content_type": content_type,
+        "body": body,
+        "received_at": utc_now(),
+    }
+    pairs = [part for name, value in fields.items() for part in (name, value)]
+    await _put(
+        keys=[keys.quarantined(item_id), keys.QUARANTINE_INDEX],
+        args=[item_id, repr(now), keys.QUARANTINE_TTL, keys.QUARANTINE_MAX, keys.quarantined(""), *pairs],
+        client=client,
+    )
     return item_id
 
 

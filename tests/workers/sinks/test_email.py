@@ -13,7 +13,9 @@ EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"status": ["aer", "acr"
 
 
 def sink(url: str, to: str = "team@example.com") -> EmailSink:
-    config = parse_config(f"sinks:\n  mail: {{type: email, url: '{url}', from: hooks@example.com, to: [{to}]}}\n", {})
+    """Plain SMTP (tls: none) to the test server; TLS and credentials are in test_email_tls.py."""
+    text = f"sinks:\n  mail: {{type: email, url: '{url}', tls: none, from: hooks@example.com, to: [{to}]}}\n"
+    config = parse_config(text, {})
     settings = config.sinks["mail"]
     return EmailSink(settings)  # type: ignore[arg-type]
 

@@ -19,9 +19,29 @@ def test_non_public_addresses(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700:4700::1111", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "address",
+    ["2002:7f00:1::", "2002:a00:1::1", "2002:a9fe:a9fe::", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+     "64:ff9b:1::808:808", "::127.0.0.1", "::8.8.8.8", "::ffff:0:10.0.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+     "2001:0:7f00:1:0:ffff:f7f7:f7f7", "2001:0:808:808:0:ffff:80ff:fffe"],
+)  # fmt: skip
+def test_ipv6_forms_carrying_a_non_public_ipv4_are_refused(address: str) -> None:
+    """6to4, NAT64, IPv4-compatible and Teredo (server or client) judged by the IPv4 they carry; SIIT is reserved."""
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:4700:4700::1111", "8.8.8.8", "2002:5db8:d822::", "64:ff9b::808:808",
+                "::ffff:8.8.8.8", "2001:0:808:808:0:ffff:f7f7:f7f7"],
+)  # fmt: skip
 def test_public_addresses(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+def test_the_refusal_names_the_ipv4_a_6to4_address_carries() -> None:
+    with pytest.raises(DeliveryError, match=r"2002:7f00:1::, which carries 127\.0\.0\.1") as error:
+        GuardedClient(timeout=1, allow_private=False).post("http://[2002:7f00:1::]:9/x", b"{}", {})
+    assert error.value.permanent
 
 
 def test_guard_refuses_private_destinations_before_connecting() -> None:

@@ -27,7 +27,7 @@ routes:
   - match: {type: "sharedworkforce.*"}
     to: [erp, console]
 """
-ENV = {"WORDY_CALLBACK_TOKEN": "t" * 24, "SWF_API_KEY": "k-123"}
+ENV = {"WORDY_CALLBACK_TOKEN": "t" * 24, "SWF_API_KEY": "swf-key-0123456789"}
 
 
 def test_variables_are_substituted_and_routes_understood() -> None:
@@ -44,9 +44,9 @@ def test_unset_variable_names_the_variable_and_key() -> None:
 
 
 def test_default_value_syntax() -> None:
-    text = GOOD.replace("${SWF_API_KEY}", "${SWF_API_KEY:-fallback-key}")
+    text = GOOD.replace("${SWF_API_KEY}", "${SWF_API_KEY:-fallback-key-0123456789}")
     config = parse_config(text, {"WORDY_CALLBACK_TOKEN": "t" * 24})
-    assert config.sources["swf"].secrets() == ["fallback-key"]
+    assert config.sources["swf"].secrets() == ["fallback-key-0123456789"]
 
 
 @pytest.mark.parametrize(
@@ -87,11 +87,39 @@ def test_several_current_credentials_for_rotation() -> None:
         """
 sources:
   w: {platform: wordy, tokens: [old-token-0123456789, new-token-0123456789]}
-  s: {platform: sharedworkforce, api_key: one, api_keys: [two]}
+  s: {platform: sharedworkforce, api_key: one-key-0123456789, api_keys: [two-key-0123456789]}
 """,
         {},
     )
     assert config.sources["w"].secrets() == ["old-token-0123456789", "new-token-0123456789"]
-    assert config.sources["s"].secrets() == ["one", "two"]
+    assert config.sources["s"].secrets() == ["one-key-0123456789", "two-key-0123456789"]
     with pytest.raises(ConfigError, match=r"sources\.w\.wordy: Value error, set token"):
         parse_config("sources:\n  w: {platform: wordy}\n", {})
+
+
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        ("{platform: wordy, token: short-token}", r"sources\.w\.wordy\.token: Value error, must be at least 16"),
+        (
+            "{platform: wordy, token: wordy-token-0123456789, api_key: k-123}",
+            r"sources\.w\.wordy\.api_key: .*at least 16",
+        ),
+        ("{platform: sharedworkforce, api_key: swf-key}", r"sources\.w\.sharedworkforce\.api_key: .*at least 16"),
+        ("{platform: sharedworkforce, api_keys: ['%s']}" % (" " * 20), r"api_keys\.0: .*at least 16"),
+    ],
+)
+def test_callback_tokens_and_keys_shorter_than_16_characters_are_refused(source: str, where: str) -> None:
+    with pytest.raises(ConfigError, match=where):
+        parse_config(f"sources:\n  w: {source}\n", {})
+
+
+def test_trusted_proxies_are_networks_given_as_a_list_or_one_comma_separated_string() -> None:
+    listed = parse_config("receiver: {trusted_proxies: [10.0.0.2, 'fd00::/8']}", {}).receiver.trusted_proxies
+    assert [str(network) for network in listed] == ["10.0.0.2/32", "fd00::/8"]
+    text = "receiver: {trusted_proxies: '${TRUSTED_PROXIES:-}'}"
+    assert parse_config(text, {}).receiver.trusted_proxies == []
+    from_env = parse_config(text, {"TRUSTED_PROXIES": "172.28.0.10, 10.0.0.0/8"}).receiver.trusted_proxies
+    assert [str(network) for network in from_env] == ["172.28.0.10/32", "10.0.0.0/8"]
+    with pytest.raises(ConfigError, match=r"receiver\.trusted_proxies\.0"):
+        parse_config("receiver: {trusted_proxies: [nginx]}", {})

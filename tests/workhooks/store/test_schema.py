@@ -45,7 +45,7 @@ def config_file(tmp_path: Path) -> Path:
     path.write_text(f"""
 sources:
   wordy-main: {{platform: wordy, token: tok-0123456789abcdef}}
-  swf: {{platform: sharedworkforce, api_key: key-0123456789}}
+  swf: {{platform: sharedworkforce, api_key: key-0123456789abcdef}}
 sinks:
   archive: {{type: log, path: {tmp_path / "archive.jsonl"}}}
 routes: [{{to: [archive]}}]

@@ -21,6 +21,10 @@ class SharedWorkforceSettings(CallbackSettings):
     api_keys: list[Key] = Field(default_factory=list)
     base_url: AnyHttpUrl = AnyHttpUrl("https://api.sharedworkforce.com")
 
+    def credentials(self) -> list[str]:
+        """Shared Workforce authenticates its callbacks with the same key we call its API with."""
+        return [value.get_secret_value() for value in [*([self.api_key] if self.api_key else []), *self.api_keys]]
+
     @model_validator(mode="after")
     def _has_one(self) -> SharedWorkforceSettings:
         one_or_more(self.api_key, self.api_keys, "api_key (or api_keys: [...] while rotating)")

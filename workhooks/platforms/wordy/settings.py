@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, model_validator
 
-from workhooks.core.models import Token, one_or_more
+from workhooks.core.models import Key, Token, one_or_more
 from workhooks.platforms.base import CallbackSettings
 
 
@@ -20,12 +20,16 @@ class WordySettings(CallbackSettings):
     platform: Literal["wordy"]
     token: Token | None = None
     tokens: list[Token] = Field(default_factory=list)
-    api_key: SecretStr | None = None  # Wordy API key: enables confirm and reconcile_interval
+    api_key: Key | None = None  # Wordy API key: enables confirm and reconcile_interval; never a callback credential
     base_url: AnyHttpUrl = AnyHttpUrl("https://wordy.com/api/1.0")  # sandbox: https://sandbox.wordy.com/api/1.0
     confirm: bool = False  # check each status callback against GET /job/{id}/ before trusting it
     # Reconciliation also reads this many open jobs' conversations per poll (taking turns; 0: none)
     # and announces the messages whose callbacks never came.
     conversations_per_poll: int = Field(default=50, ge=0, le=10_000)
+
+    def credentials(self) -> list[str]:
+        """Only the callback tokens open the callback URL: the API key is for calling Wordy."""
+        return [value.get_secret_value() for value in [*([self.token] if self.token else []), *self.tokens]]
 
     @model_validator(mode="after")
     def _has_one(self) -> WordySettings:
