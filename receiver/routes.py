@@ -17,10 +17,11 @@ from starlette.responses import JSONResponse, Response
 from receiver import metrics
 from receiver.intake import Intake, UnavailableError
 from receiver.openapi import spec_for, throttled, with_paths
+from workhooks.config.schema import Config
 from workhooks.core import auth
 from workhooks.core.events import Event
 from workhooks.core.exceptions import CallbackError, ParseError
-from workhooks.core.redact import redact
+from workhooks.core.redact import redact, redact_body
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import AuthStyle, CallbackSource, SourceSettings
 from workhooks.store import health, quarantine
@@ -94,10 +95,21 @@ async def not_found(request: Request) -> Response:
     return _reject(404, "unknown source")
 
 
-async def _accept(request: Request, source: SourceSettings, event: Event, content_type: str, body: bytes) -> Response:
+def _secrets(request: Request) -> list[str]:
+    """Every configured secret (each source's, each sink's, the admin token): a body may carry any of them."""
+    config: Config = request.app.state.config
+    return config.secrets()
+
+
+def _told(request: Request, error: Exception) -> str:
+    """An error's text for the sender, the log and the quarantine: a parser may quote what was sent."""
+    return redact(str(error).encode(), _secrets(request)).decode(errors="replace")
+
+
+async def _accept(request: Request, event: Event, content_type: str, body: bytes) -> Response:
     intake: Intake = request.app.state.intake
     try:
-        outcome, event_id = await intake.accept(prepare(event, content_type, body, source.secrets()))
+        outcome, event_id = await intake.accept(prepare(event, content_type, body, _secrets(request)))
     except UnavailableError as error:
         return _unavailable(error)
     structlog.contextvars.bind_contextvars(event_id=event_id, type=event.type, outcome=outcome)
@@ -106,15 +118,15 @@ async def _accept(request: Request, source: SourceSettings, event: Event, conten
     return JSONResponse({"id": event_id}, status_code=202)
 
 
-async def _quarantine(
-    request: Request, name: str, source: SourceSettings, error: ParseError, content_type: str, body: bytes
-) -> Response:
+async def _quarantine(request: Request, name: str, error: ParseError, content_type: str, body: bytes) -> Response:
     client: redis.asyncio.Redis = request.app.state.redis
+    reason = _told(request, error)
     try:
-        item_id = await quarantine.put(client, name, str(error), content_type, redact(body, source.secrets()))
+        item_id = await quarantine.put(client, name, reason, content_type, redact_body(body, content_type,
+                                                                                    _secrets(request)))  # fmt: skip
     except RedisError as redis_error:
         return _unavailable(redis_error)
-    return _reject(400, str(error), quarantine_id=item_id)
+    return _reject(400, reason, quarantine_id=item_id)
 
 
 async def token_callback(request: Request) -> Response:
@@ -132,10 +144,10 @@ async def token_callback(request: Request) -> Response:
     try:
         callback = reader.parse(body, content_type)
     except ParseError as error:
-        return await _quarantine(request, name, source, error, content_type, body)
+        return await _quarantine(request, name, error, content_type, body)
     except CallbackError as error:
-        return _reject(error.status_code, str(error))
-    return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
+        return _reject(error.status_code, _told(request, error))
+    return await _accept(request, Event.from_callback(name, callback), content_type, body)
 
 
 async def key_callback(request: Request) -> Response:
@@ -155,14 +167,14 @@ async def key_callback(request: Request) -> Response:
         document = reader.decode(body, content_type)
     except ParseError as error:
         if not header_keys:  # nothing vouches for this body: do not keep it
-            return _reject(401, f"no X-API-Key and the body cannot be read ({error})")
-        return await _quarantine(request, name, source, error, content_type, body)
+            return _reject(401, f"no X-API-Key and the body cannot be read ({_told(request, error)})")
+        return await _quarantine(request, name, error, content_type, body)
     except CallbackError as error:
-        return _reject(error.status_code, str(error))
+        return _reject(error.status_code, _told(request, error))
     try:
         body_key = reader.body_key(document)
     except CallbackError as error:  # e.g. two different keys in one body
-        return _reject(error.status_code, str(error))
+        return _reject(error.status_code, _told(request, error))
     if body_key is None and not header_keys:
         return _reject(401, "no API key (X-API-Key header or api_key in the body)")
     if body_key is not None and not auth.matches(body_key, source.credentials()):
@@ -170,11 +182,11 @@ async def key_callback(request: Request) -> Response:
     try:
         callback = reader.to_callback(document)
     except ParseError as error:
-        return await _quarantine(request, name, source, error, content_type, body)
+        return await _quarantine(request, name, error, content_type, body)
     extra = reader.from_headers(request.headers)
     if extra:
         callback = dataclasses.replace(callback, data={**callback.data, **extra})
-    return await _accept(request, source, Event.from_callback(name, callback), content_type, body)
+    return await _accept(request, Event.from_callback(name, callback), content_type, body)
 
 
 # One handler per way of authenticating a callback (receiver/openapi.py's HOOK_PATHS gives each its path).

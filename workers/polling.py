@@ -164,12 +164,12 @@ def _apply(
     if learned is not None:
         found += learned.callbacks
 
-    ingest = Ingest()
+    ingest, every_secret = Ingest(), settings.config().secrets()
     emitted = 0
     for callback in found:
         event = Event.from_callback(name, callback)
         body = json.dumps(callback.data.get(poller.entity, {}), separators=(",", ":")).encode()
-        emitted += ingest.submit_sync(connection, prepare(event, "application/json", body, source.secrets())).created
+        emitted += ingest.submit_sync(connection, prepare(event, "application/json", body, every_secret)).created
     with connection.pipeline(transaction=False) as pipe:
         if subjects:
             pipe.sadd(known_key, *subjects)

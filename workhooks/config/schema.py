@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, IPvAnyNetwork, PrivateAttr, SecretStr, field_validator, model_validator
 
 from workhooks.config.sinks import Sink
 from workhooks.core.events import Phase
@@ -117,6 +117,7 @@ class Config(Model):
     routes: list[Route] = Field(default_factory=list)
     receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    _secrets: list[str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -133,6 +134,12 @@ class Config(Model):
         return self
 
     def secrets(self) -> list[str]:
-        """Every credential in the config, for redaction."""
-        found = [secret for source in self.sources.values() for secret in source.secrets()]
-        return found + [secret for sink in self.sinks.values() for secret in sink.secrets()]
+        """Every credential in the config — each source's, each sink's and the admin token — for redaction:
+        a callback may carry another source's key or a sink's secret as well as its own (computed once)."""
+        if self._secrets is None:
+            found = [secret for source in self.sources.values() for secret in source.secrets()]
+            found += [secret for sink in self.sinks.values() for secret in sink.secrets()]
+            if self.admin.token is not None:
+                found.append(self.admin.token.get_secret_value())
+            self._secrets = sorted(set(found), key=len, reverse=True)  # a longer secret holding a shorter goes first
+        return self._secrets

@@ -57,6 +57,18 @@ def _char(match: re.Match[bytes]) -> bytes:
     return chr(code).encode()
 
 
+_JSON_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|(/))")
+
+
+def _unescaped(match: re.Match[bytes]) -> bytes:
+    """One JSON escape in a body that is not JSON: ``\\/`` and printable ASCII ``\\uXXXX`` read as the
+    character, unless it is one JSON must escape (a quote, a backslash); anything else stays as it was."""
+    if match.group(2):
+        return b"/"
+    code = int(match.group(1), 16)
+    return bytes([code]) if 0x20 <= code < 0x7F and code not in (0x22, 0x5C) else match.group(0)
+
+
 def _json_text(document: object) -> bytes:
     try:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
@@ -69,8 +81,8 @@ def _decoded(body: bytes, kind: str) -> bytes | None:
     if (kind.endswith("json") or body.lstrip()[:1] in (b"{", b"[")) and b"\\" in body:
         try:
             return _json_text(json.loads(body))
-        except (ValueError, RecursionError):
-            return None
+        except (ValueError, RecursionError):  # not JSON after all (quarantined): undo the escapes one by one
+            return _JSON_ESCAPE.sub(_unescaped, body)
     if kind == "application/x-www-form-urlencoded" and b"%" in body:
         try:
             return urlencode(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)).encode()

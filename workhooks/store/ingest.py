@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import secrets
 from collections.abc import Iterable
@@ -322,10 +323,12 @@ def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str]
     secrets = list(secrets)
     stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
     receipt = receipt_id() if event.observation is not None else event.id
-    body = redact_body(body, content_type, secrets)
+    body, seen = redact_body(body, content_type, secrets), event.observation
+    if seen is not None:  # an observed value is stored in the subject's lanes: a status may be anything sent
+        seen = dataclasses.replace(seen, value=redact(seen.value.encode(), secrets).decode(errors="replace"))
     return Prepared(
         receipt, stored, content_type, body, event.time, event.source, event.type, event.subject,
-        event.observation, event.content_id if event.observation is not None else "",
+        seen, event.content_id if seen is not None else "",
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import redis.asyncio
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event
 from workhooks.core.exceptions import CallbackError
+from workhooks.core.redact import redact
 from workhooks.platforms import PLATFORMS
 from workhooks.store import keys
 from workhooks.store.ingest import Ingest, prepare
@@ -123,9 +124,10 @@ def replay(client: redis.Redis, config: Config, item_id: str, ingest: Ingest | N
     try:
         callback = reader.parse(found.body, found.content_type)
     except CallbackError as error:
-        return False, f"still cannot be parsed: {error}"
+        reason = redact(str(error).encode(), config.secrets()).decode(errors="replace")
+        return False, f"still cannot be parsed: {reason}"
     event = Event.from_callback(found.source, callback, time=found.received_at)
-    prepared = prepare(event, found.content_type, found.body, source.secrets())
+    prepared = prepare(event, found.content_type, found.body, config.secrets())
     accepted = (ingest or Ingest()).submit_sync(client, prepared, late=True)  # as of when it first arrived
     remove(client, item_id)
     return True, f"{'queued as' if accepted.created else 'already accepted as'} {accepted.id}"

@@ -54,3 +54,9 @@ def test_a_lone_surrogate_in_a_quarantined_body_does_not_stop_redaction() -> Non
     body = ('{"note": "\\ud800", "api_key": "' + spelled(KEY, "json_unicode") + '"}').encode()
     stored = redact_body(body, "application/json", [KEY])
     assert b"SWFKEY" not in stored and json.loads(stored)["note"] == "\ud800"
+
+
+def test_a_body_that_is_not_json_after_all_has_its_escapes_undone_before_redaction() -> None:
+    body = ('{"message": "' + spelled(KEY, "json_unicode") + " and " + spelled(KEY, "php") + '", "job_id": 1').encode()
+    stored = redact_body(body, "application/json", [KEY])  # cut short: quarantined, not parsed
+    assert b"SWFKEY" not in stored and b"\\u0053" not in stored and stored.count(REDACTED) == 2
