@@ -45,6 +45,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/aof_fsync.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/hostile.py
 
 bench-quick: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py --quick
