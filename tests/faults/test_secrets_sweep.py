@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from tests.servers import CaptureServer, KillableRedis, Service, wait_until
+from workhooks.store import keys
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +155,7 @@ def test_no_configured_secret_survives_in_any_spelling_anywhere(tmp_path: Path, 
             assert all(response.status_code == 200 for response in responses), [r.text for r in responses]
         time.sleep(1)  # the workers' last log lines
         client = redis.Redis.from_url(store.url)
-        wait_until(lambda: client.llen("wh:inbox") == 0, what="everything processed")
+        wait_until(lambda: client.llen(keys.INBOX) == 0, what="everything processed")
         places = {
             "redis": redis_values(client),
             "aof": b"".join(path.read_bytes() for path in (tmp_path / "redis").rglob("*") if path.is_file()),
