@@ -279,7 +279,8 @@ class Service:
         return self.workers[-1]
 
     def start_scheduler(self) -> Process:
-        self.workers.append(Process(["scheduler"], self.env, self.tmp_path / f"{self.name}-scheduler.log"))
+        log = self.tmp_path / f"{self.name}-scheduler{len(self.workers)}.log"  # two schedulers: a log each
+        self.workers.append(Process(["scheduler"], self.env, log))
         return self.workers[-1]
 
     def start_worker(self) -> Process:

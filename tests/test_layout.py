@@ -9,7 +9,7 @@ from workhooks.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS_MODULE = ROOT / "workhooks" / "store" / "keys.py"
-JOB_PATHS = (keys.DRAIN_INBOX, keys.PROCESS_EVENT, keys.DELIVER, keys.POLL_SOURCE)
+JOB_PATHS = (keys.DRAIN_INBOX, keys.PROCESS_EVENT, keys.DELIVER, keys.POLL_SOURCE, keys.CHECK_ACCOUNT)
 RQ_PREFIX = "rq:"
 
 

@@ -21,7 +21,7 @@ import structlog
 from rq.job import Job
 from rq.utils import now
 
-from workers import router, settings
+from workers import derived, router, settings
 from workers.exceptions import DeliveryError
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.events import Event
@@ -246,6 +246,8 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
                 _job(connection, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe
             )
         pipe.execute()
+    if outcome == DEAD:
+        _announce_dead(connection, event, sink_name, item_id, str(error))
     log.info(
         "delivery_attempt",
         source=event.source,
@@ -259,6 +261,16 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
         dead=outcome == DEAD,
     )
     return outcome
+
+
+def _announce_dead(connection: redis.Redis, event: Event, sink_name: str, item_id: str, error: str) -> None:
+    """A dead letter as a workhooks.delivery.dead event (not for one of those: no loops). Best effort: the
+    dead letter is recorded already, and failing here must not send the delivery again."""
+    try:
+        attempts = int(connection.hget(keys.delivery(item_id), "attempts") or 0)
+        derived.delivery_dead(connection, event, sink_name, item_id, attempts, error, settings.config().secrets())
+    except Exception:
+        log.exception("dead_letter_not_announced")
 
 
 def get(connection: redis.Redis, item_id: str) -> Delivery | None:

@@ -45,6 +45,15 @@ def poll_source(name: str) -> dict[str, object]:
     return polling.poll(_connection(), name)
 
 
+def check_account(name: str) -> dict[str, object]:
+    """Read one source's account balance (enqueued by `workhooks scheduler`)."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(source=name)
+    from workers import account
+
+    return account.check(_connection(), name)
+
+
 def deliver(event_id: str, sink_name: str, attempt: int = 1) -> str:
     """One attempt to deliver one event to one sink; failures are scheduled again or dead-lettered."""
     structlog.contextvars.clear_contextvars()

@@ -15,6 +15,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from workers.exceptions import DeliveryError
+from workhooks.core import derived
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
 from workhooks.platforms import of_event_type
@@ -54,7 +55,10 @@ def _render(source: str, context: dict[str, Any], limit: int) -> str:
 def render(event: Event, template: Template | None = None) -> Message:
     platform = of_event_type(event.type)
     presenter = platform.presenter if platform is not None else None
-    default = presenter.defaults.get(event.type, FALLBACK) if presenter is not None else FALLBACK
+    if presenter is not None:
+        default = presenter.defaults.get(event.type, FALLBACK)
+    else:  # workhooks' own events (reminders, deadlines, health): core/derived.py says how they read
+        default = derived.DEFAULTS.get(event.type, FALLBACK)
     context: dict[str, Any] = {
         "id": event.id,
         "type": event.type,

@@ -14,13 +14,14 @@ from typing import Any
 import redis
 import structlog
 
-from workers import settings
+from workers import derived, settings
+from workers import state as state_module
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.api import AuthError, PartialPollError, PollError
 from workhooks.platforms.base import Item, Poller, SourceSettings
-from workhooks.store import keys, telemetry
+from workhooks.store import keys, stays, telemetry
 from workhooks.store.ingest import Ingest, prepare
 
 MAX_BACKOFF = 3600.0
@@ -67,12 +68,15 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
                 pipe.hset(keys.poll_status(name), mapping={"last_error": str(error), "last_error_at": utc_now()})
                 telemetry.count(pipe, "workhooks_polls", name, "failed")
                 pipe.execute()
+            if isinstance(error, AuthError):
+                derived.source_refused(connection, name, str(error), settings.config().secrets())
             return {"outcome": "failed", "error": str(error)}
         emitted = _apply(connection, name, source, poller, items, api, complete=partial is None or partial.complete)
     finally:
         api.close()
         _release(connection, name, token)
     took = round((time.perf_counter() - started) * 1000, 1)
+    derived.source_accepted(connection, name, settings.config().secrets())  # the listing was read: the key works
     if partial is not None:
         wait = _back_off(connection, name, interval, partial)
         log.warning("poll_partial", source=name, error=str(partial), items=len(items), emitted=emitted,
@@ -95,10 +99,23 @@ def poll(connection: redis.Redis, name: str) -> dict[str, Any]:
     return {"outcome": "ok", "items": len(items), "emitted": emitted}
 
 
-def _record_silently(pipe: Any, name: str, poller: Poller, subject: str, item: Item) -> None:
+def _record_silently(pipe: Any, name: str, source: SourceSettings, poller: Poller, subject: str, item: Item) -> None:
     initial = poller.initial_state(item) if poller.initial_state else {"current": poller.snapshot(item)}
     state = {"subject": subject, "source": name, "events": [], **initial}
+    stays.settle(pipe, state, PLATFORMS[source.platform], time.time(), stays.first_entry(), None)
     pipe.set(keys.state(name, subject), json.dumps(state), ex=keys.STATE_TTL)
+
+
+def _keep_deadlines(connection: redis.Redis, name: str, source: SourceSettings, poller: Poller,
+                    subjects: list[str], stored: list[Any], items: list[Item]) -> None:  # fmt: skip
+    """Every listing shows each item's deadline: a changed one goes into its subject's state and the index."""
+    if poller.due is None:
+        return
+    platform = PLATFORMS[source.platform]
+    for subject, raw, item in zip(subjects, stored, items, strict=True):
+        due = poller.due(item)
+        if raw is None or json.loads(raw).get("due") != due:
+            state_module.keep_facts(connection, platform, name, subject, {"due": due})
 
 
 def _key_of(poller: Poller, item: Item) -> str | None:
@@ -138,7 +155,7 @@ def _apply(
     with connection.pipeline(transaction=False) as pipe:
         for subject, before, item in zip(subjects, previous, items, strict=True):
             if before is None and silent_new:
-                _record_silently(pipe, name, poller, subject, item)
+                _record_silently(pipe, name, source, poller, subject, item)
                 continue
             if before is None and poller.enrich is not None:
                 poller.enrich(source, api, item)
@@ -191,6 +208,7 @@ def _apply(
         pipe.set(baseline_key, utc_now())
         pipe.execute()
     _forget_long_closed(connection, name)
+    _keep_deadlines(connection, name, source, poller, subjects, stored, items)
     if baseline:
         log.info("baseline_recorded", source=name, items=len(items), hint="announce_existing: true to announce them")
     return emitted

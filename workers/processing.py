@@ -10,6 +10,7 @@ import structlog
 
 from workers import confirmation, delivery, router, settings, state
 from workhooks.core.clock import seconds_since, utc_now
+from workhooks.core.derived import is_derived
 from workhooks.core.events import Event
 from workhooks.platforms import PLATFORMS
 from workhooks.store import ingest, keys, telemetry
@@ -36,14 +37,17 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
         return []
     event = Event.from_json(raw)
     config = settings.config()
-    source = config.sources.get(event.source)
+    derived = is_derived(event.type)  # ours: nothing to confirm, no platform record to claim
+    source = config.sources.get(event.source) if not derived else None
+    facts: dict[str, Any] = {}
     if source is not None:
         platform = PLATFORMS[source.platform]
-        actual = platform.confirm(source, event)  # API down: raises, the event is retried
-        if actual is not None:
-            confirmation.record(connection, event, actual)
+        confirmed = platform.confirm(source, event)  # API down: raises, the event is retried
+        if confirmed is not None and confirmed.actual is not None:
+            confirmation.record(connection, event, confirmed.actual)
             mark_processed(connection, event.id)
             return []
+        facts = dict(confirmed.facts) if confirmed is not None else {}
         records = platform.occurrences(source, event)  # the same
         if records:  # the platform shows which record this is: the first no other event announced
             holder = ingest.claim(connection, event.source, event.subject, event.id, records)
@@ -67,7 +71,7 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
             telemetry.count(pipe, "workhooks_unknown_statuses", final.source)
         telemetry.observe(pipe, "workhooks_processing_delay_seconds", seconds_since(final.time) or 0.0, final.source)
 
-    final, applied = state.apply_event(connection, event, fan_out)
+    final, applied = state.apply_event(connection, event, fan_out, facts)
     if not applied:  # run again after dying mid-way: only what it had not attempted yet
         chosen[:] = delivery.unattempted(connection, final.id, router.sinks_for(config, final))
     log.info(

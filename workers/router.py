@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from workhooks.config.schema import Config, Match
+from workhooks.core.derived import DELIVERY_DEAD
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
 from workhooks.platforms import PLATFORMS
@@ -38,13 +39,16 @@ class Target:
 
 
 def plan(config: Config, event: Event) -> list[Target]:
-    """Every sink of every matching route, each once, in route order; `continue: false` stops there."""
+    """Every sink of every matching route, each once, in route order; `continue: false` stops there.
+    A dead letter's announcement never goes to the sink that refused the delivery: it would fail alike."""
     chosen: dict[str, Target] = {}
+    refused = event.data.get("sink") if event.type == DELIVERY_DEAD else None
     for index, route in enumerate(config.routes):
         if not matches(route.match, event):
             continue
         for sink in route.to:
-            chosen.setdefault(sink, Target(sink, index, route.template))
+            if sink != refused:
+                chosen.setdefault(sink, Target(sink, index, route.template))
         if not route.continue_:
             break
     return list(chosen.values())

@@ -1,14 +1,25 @@
-"""The workhooks.yaml schema: sources (each platform's settings), sinks, routes, receiver and admin settings."""
+"""The workhooks.yaml schema: sources (each platform's settings), sinks, routes, reminders, deadlines,
+receiver and admin settings."""
 
 from __future__ import annotations
 
 import functools
 import operator
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import ConfigDict, Field, IPvAnyNetwork, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from workhooks.config.sinks import Sink
 from workhooks.core.events import Phase
@@ -70,6 +81,56 @@ class Route(Model):
     template: Template | None = None
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: Any) -> Any:
+    """`30s`, `15m`, `24h`, `3d`, or a number of seconds."""
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration (30s, 15m, 24h, 3d)")
+        return float(found.group(1)) * _UNITS[found.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+OPEN_PHASES: tuple[Phase, ...] = ("queued", "in_progress", "awaiting_client")  # what reminders and deadlines watch
+
+
+class Reminder(Model):
+    """A subject in a stay (one phase and status) that matches, for longer than `after`: remind every `every`,
+    at most `max` times per stay."""
+
+    name: Name
+    match: Match = Field(default_factory=Match)
+    after: Duration
+    every: Duration | None = None  # default: `after`
+    max: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("match")
+    @classmethod
+    def _open_phases_only(cls, value: Match) -> Match:
+        closed = [phase for phase in value.phase or [] if phase not in OPEN_PHASES]
+        if closed:
+            raise ValueError(f"phase {closed[0]!r}: only open subjects wait ({', '.join(OPEN_PHASES)})")
+        return value
+
+    @property
+    def interval(self) -> float:
+        return self.every if self.every is not None else self.after
+
+
+class Deadlines(Model):
+    """Subjects with a due time (WorkReduce due_date, Wordy delivery_date): approaching `lead` before it,
+    missed once it passed and the subject is not completed or canceled. Off until `deadlines:` is given."""
+
+    lead: Duration = 24 * 3600
+    approaching: bool = True
+    missed: bool = True
+
+
 class FailureLimit(Model):
     """Per client IP: `burst` failed requests at once, refilled at `per_minute`; 0 turns it off."""
 
@@ -115,6 +176,8 @@ class Config(Model):
     sources: dict[Name, Source] = Field(default_factory=dict)
     sinks: dict[Name, Sink] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
+    reminders: list[Reminder] = Field(default_factory=list)
+    deadlines: Deadlines | None = None  # `deadlines: {}` turns them on with the defaults
     receiver: ReceiverSettings = Field(default_factory=ReceiverSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     _secrets: list[str] | None = PrivateAttr(default=None)
@@ -129,6 +192,13 @@ class Config(Model):
             for position, source in enumerate(route.match.source or []):
                 if source not in self.sources:
                     problems.append(f"routes.{index}.match.source.{position}: no source named {source!r}")
+        for index, reminder in enumerate(self.reminders):
+            for position, source in enumerate(reminder.match.source or []):
+                if source not in self.sources:
+                    problems.append(f"reminders.{index}.match.source.{position}: no source named {source!r}")
+        names = [reminder.name for reminder in self.reminders]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        problems += [f"reminders: two rules named {name!r}" for name in twice]
         if problems:
             raise ValueError("; ".join(problems))
         return self

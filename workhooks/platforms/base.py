@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
@@ -55,6 +56,10 @@ class SourceSettings(Model):
 
     def interval(self) -> int | None:
         """Seconds between polls of this source; None when it is never polled."""
+        return None
+
+    def balance_threshold(self) -> tuple[Decimal, int] | None:
+        """(announce a balance below this, read it every so many seconds); None: the balance is not watched."""
         return None
 
 
@@ -131,6 +136,8 @@ class Poller:
     announce_new: bool = True  # False: a subject first seen by a poll is recorded, not announced
     # What of the last snapshot a new one keeps (parts a poll did not read this time)
     carry: Callable[[Item | None, Item], Item] = lambda previous, current: current
+    # The item's deadline (Unix seconds) as the listing shows it, read on every poll; None: it has none
+    due: Callable[[Item], float | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +159,16 @@ class Samples:
     request: Callable[[str, Any], tuple[str, dict[str, str], str]]  # (name, settings) -> (path, headers, shown)
 
 
-def _never_refuses(settings: Any, event: Event) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What confirming a callback learned: ``actual`` the status the platform shows when it refuses the
+    callback (None: it agrees); ``facts`` kept in the subject's state all the same (``due``: a deadline)."""
+
+    actual: str | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _never_refuses(settings: Any, event: Event) -> Confirmed | None:
     return None
 
 
@@ -171,11 +187,13 @@ class Platform:
     callback: CallbackSource | None = None
     poller: Poller | None = None
     samples: Samples | None = None
-    # Before a callback is trusted: None when the platform agrees, else what the platform shows.
-    confirm: Callable[[Any, Event], str | None] = _never_refuses
+    # Before a callback is trusted: None (or Confirmed without ``actual``) when the platform agrees.
+    confirm: Callable[[Any, Event], Confirmed | None] = _never_refuses
     # Which of the platform's own records (a conversation entry) an event may be, oldest first (I/O
     # allowed); None when it cannot tell. An event claims one no other event holds, else it is a resend.
     occurrences: Callable[[Any, Event], list[str] | None] = _cannot_tell
+    # The account's balance (I/O), for sources whose settings watch it (balance_threshold).
+    balance: Callable[[Any], Decimal] | None = None
 
     @property
     def kind(self) -> str:

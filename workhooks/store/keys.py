@@ -37,6 +37,9 @@ DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at
 DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused, -> when; trimmed past EVENT_TTL
 MISMATCHES = PREFIX + "mismatches"  # callbacks the platform's API contradicted (confirm)
 WORKER_COUNTERS = PREFIX + "metrics"  # hash: "<name>|<label value>|..." -> count (store/telemetry.py)
+DEADLINES = PREFIX + "deadlines"  # sorted set: subject_member -> due (Unix time), open subjects with a deadline
+WATCH_DUE = PREFIX + "watch:due"  # set with NX and a short TTL: reminders and deadlines were just evaluated
+WATCH_DUE_MS = 900  # ... so two schedulers evaluate about once a second between them
 
 
 def event(event_id: str) -> str:
@@ -74,6 +77,38 @@ def ring(source: str, subject: str) -> str:
 def claims(source: str, subject: str) -> str:
     """Hash: a platform record of the subject (a Wordy conversation entry) -> the event that announced it."""
     return f"{PREFIX}claims:{source}:{subject}"
+
+
+def phase_index(phase: str) -> str:
+    """Sorted set: subject_member -> when it entered its stay (Unix time), for subjects now in ``phase``.
+    Only open phases are indexed (queued, in_progress, awaiting_client); the state transaction keeps it."""
+    return f"{PREFIX}phase:{phase}"
+
+
+def subject_member(source: str, subject: str) -> str:
+    """A subject in the phase and deadline indexes: source names hold no ':' (config checks them)."""
+    return f"{source}:{subject}"
+
+
+def split_member(member: bytes | str) -> tuple[str, str]:
+    text = member.decode() if isinstance(member, bytes) else member
+    source, _, subject = text.partition(":")
+    return source, subject
+
+
+def watched(source: str, subject: str) -> str:
+    """Hash: which derived events were sent for a subject ("<rule>|<entry>" -> reminders sent, "due|..." -> 1)."""
+    return f"{PREFIX}watched:{source}:{subject}"
+
+
+def account(name: str) -> str:
+    """Hash: a source's account health (balance, low, crossings, checked_at; workers/account.py)."""
+    return f"{PREFIX}account:{name}"
+
+
+def account_due(name: str) -> str:
+    """Set with NX and the source's account_interval as TTL: the next balance check is not due while it exists."""
+    return f"{PREFIX}account:due:{name}"
 
 
 def delivery(delivery_id: str) -> str:
@@ -140,6 +175,7 @@ DRAIN_INBOX = "workers.jobs.drain_inbox"
 PROCESS_EVENT = "workers.jobs.process_event"
 DELIVER = "workers.jobs.deliver"
 POLL_SOURCE = "workers.jobs.poll_source"
+CHECK_ACCOUNT = "workers.jobs.check_account"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,19 +10,25 @@ Layouts:
   1  wh:schema added; every key as store/keys.py names it.
   2  per-subject lanes and rings (wh:lanes:, wh:ring:) and the pollers' wh:poll:seen:, for
      recurrence-aware ids; events carry a sequence.
+  3  each subject's stay (phase, status, since, entry) in its state, and the indexes that follow it:
+     wh:phase:<phase> (open subjects by when their stay began) and wh:deadlines, for reminders and
+     deadlines (store/stays.py).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
 import redis
 
-from workhooks.store import keys
+from workhooks.platforms import PLATFORMS, of_event_type
+from workhooks.platforms.base import Platform, State
+from workhooks.store import keys, stays
 
-CURRENT = 2
+CURRENT = 3
 # This code reads layouts from here to CURRENT without a migration: a store not yet migrated works,
 # its lanes start empty (ids the release before stored are still recognised as resends).
 OLDEST_READABLE = 0
@@ -88,10 +94,51 @@ def _seed_lanes(connection: redis.Redis) -> None:
             connection.expire(lanes, keys.STATE_TTL)
 
 
+def _platform_of(connection: redis.Redis, state: State) -> Platform | None:
+    """A stored subject's platform, without the config: by the type of its newest stored event, else (a
+    subject a poll recorded) the one platform whose polled entity it is, else the one naming its status."""
+    for event_id in reversed(state.get("events") or []):
+        raw = connection.get(keys.event(str(event_id)))
+        if raw:
+            found = of_event_type(str(json.loads(raw).get("type", "")))
+            if found is not None:
+                return found
+    entity = str(state.get("subject", "")).partition("/")[0]
+    polled = [p for p in PLATFORMS.values() if p.poller is not None and p.poller.entity == entity]
+    if len(polled) == 1:
+        return polled[0]
+    status = _status_of(state)
+    naming = [p for p in polled or PLATFORMS.values() if status is not None and status in p.status_phases]
+    return naming[0] if len(naming) == 1 else None
+
+
+def _seed_stays(connection: redis.Redis) -> None:
+    """2 -> 3: each stored subject gets its stay — since its last update, begun by its newest event — and
+    its place in the phase and deadline indexes (a Wordy job's deadline is learned at its next read). A
+    subject that already has a stay (this release processed it first) is left as it is."""
+
+    def seed(pipe: Any) -> None:
+        raw = pipe.get(key)
+        state = json.loads(raw) if raw else None
+        if not isinstance(state, dict) or not state.get("source") or not state.get("subject") or "stay" in state:
+            return
+        since = stays.unix(str(state.get("updated_at") or "")) or time.time()
+        events = state.get("events") or []
+        entry = str(events[-1]) if events else stays.first_entry()
+        platform = _platform_of(connection, state)
+        pipe.multi()
+        stays.settle(pipe, state, platform, since, entry, None)
+        pipe.set(key, json.dumps(state, separators=(",", ":")), keepttl=True)
+
+    for key in connection.scan_iter(match=keys.state("*", "*"), count=1000):
+        connection.transaction(seed, key)  # a worker of either release may write the state meanwhile
+
+
 # version -> (what the step does, the step): each brings the data from that version to the next.
 MIGRATIONS: dict[int, tuple[str, Callable[[redis.Redis], None]]] = {
     0: ("mark the store's layout (no data changes)", _stamp_only),
     1: ("seed each subject's lanes from its state and the events still waiting (recurrence-aware ids)", _seed_lanes),
+    2: ("index each subject by its phase and deadline (reminders and deadlines)", _seed_stays),
 }
 
 

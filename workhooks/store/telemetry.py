@@ -24,6 +24,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_mismatches": ("status callbacks the platform's own API contradicted (confirm: true)", ("source",)),
     "workhooks_resends_recognised": ("messages the platform's records show announced already", ("source",)),
     "workhooks_unknown_statuses": ("events with a status their platform's document does not name", ("source",)),
+    "workhooks_derived_events": ("events workhooks derived: reminders, deadlines, account, delivery", ("type",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_processing_delay_seconds": ("from callback accepted to event processed", ("source",)),

@@ -80,10 +80,14 @@ def test_data_written_by_the_previous_release_is_read_and_processed_after_migrat
 
     migrated = workhooks(redis_url, config, "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "layout 0 -> 1" in migrated.stdout and "layout 1 -> 2" in migrated.stdout
+    assert (
+        "layout 0 -> 1" in migrated.stdout and "layout 1 -> 2" in migrated.stdout and "layout 2 -> 3" in migrated.stdout
+    )
     assert schema.version(rdb) == schema.CURRENT
     # The job's lane starts where the old data left it: the accepted, still waiting aer -> acr.
     assert rdb.hget(keys.lanes("wordy-main", "job/77"), "status:value") == b"acr"
+    # ... and it is indexed by the phase its state shows (aer: in progress), for reminders.
+    assert rdb.zscore(keys.phase_index("in_progress"), keys.subject_member("wordy-main", "job/77")) is not None
 
     # Read with the new code: the event log, a job's state, the quarantine.
     found, _ = eventlog.find(rdb, eventlog.Filters(), ["archive"], limit=10)
@@ -99,6 +103,9 @@ def test_data_written_by_the_previous_release_is_read_and_processed_after_migrat
     assert sorted(delivered) == sorted([*dump["processed"], dump["pending"]])
     job = state.load(rdb, "wordy-main", "job/77")
     assert job is not None and job["status"] == "acr"  # the pending aer -> acr was applied
+    member = keys.subject_member("wordy-main", "job/77")  # a new stay: awaiting the customer, no longer in progress
+    assert rdb.zscore(keys.phase_index("in_progress"), member) is None
+    assert rdb.zscore(keys.phase_index("awaiting_client"), member) is not None
     assert "Traceback" not in worker.stdout + worker.stderr
 
     # Wordy resends the last callback it made before the upgrade: the same event. What follows is new.
@@ -132,3 +139,33 @@ def test_processes_refuse_data_newer_than_they_read_and_say_what_to_run(
         assert refused.returncode in (1, 2), command
         assert "written by a newer workhooks" in refused.stderr
     assert rdb.get(keys.SCHEMA) == str(schema.CURRENT + 1).encode()  # nothing was changed
+
+
+def test_subjects_the_previous_release_stored_are_indexed_by_phase_and_deadline_after_migrate(
+    rdb: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Layout 2 (the release before reminders) kept states without stays; migrate builds the indexes."""
+    wordy_job = {"subject": "job/9", "source": "wordy-main", "events": ["evt_" + "a" * 32], "status": "acr",
+                 "status_label": "awaiting customer response", "updated_at": "2026-11-30T10:00:00.000Z"}  # fmt: skip
+    rdb.set(keys.event("evt_" + "a" * 32), json.dumps({"id": "evt_" + "a" * 32, "type": "wordy.job.status_changed"}))
+    polled = {"subject": "order/00007848", "source": "orders", "events": [],  # recorded silently by a first poll
+              "current": {"order_number": "00007848", "status": "In Progress"}}  # fmt: skip
+    done = {"subject": "task/5", "source": "swf", "events": [], "updated_at": "2026-11-30T10:00:00.000Z"}
+    for item in (wordy_job, polled, done):
+        rdb.set(keys.state(item["source"], item["subject"]), json.dumps(item), ex=keys.STATE_TTL)  # type: ignore[arg-type]
+    rdb.set(keys.SCHEMA, 2)
+
+    migrated = workhooks(redis_url, config_file(tmp_path), "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert "layout 2 -> 3" in migrated.stdout and "layout 1" not in migrated.stdout
+    job_member = keys.subject_member("wordy-main", "job/9")
+    assert rdb.zscore(keys.phase_index("awaiting_client"), job_member) == 1796032800.0  # since its last update
+    assert rdb.zscore(keys.phase_index("in_progress"), keys.subject_member("orders", "order/00007848")) is not None
+    assert rdb.zcard(keys.phase_index("queued")) == 0  # the task has no status: not waiting
+    job = state.load(rdb, "wordy-main", "job/9")
+    assert job is not None and job["stay"] == {"phase": "awaiting_client", "status": "acr", "since": 1796032800.0,
+                                               "entry": "evt_" + "a" * 32}  # fmt: skip
+    assert rdb.ttl(keys.state("wordy-main", "job/9")) > 0  # the state keeps its expiry
+
+    again = workhooks(redis_url, config_file(tmp_path), "migrate")
+    assert again.returncode == 0 and "nothing to do" in again.stdout

@@ -25,4 +25,5 @@ PLATFORM = Platform(
     samples=samples.SAMPLES,
     confirm=api.confirm,
     occurrences=api.occurrences,
+    balance=api.balance,
 )

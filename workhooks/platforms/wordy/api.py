@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import Counter
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
+from workhooks.core.derived import parse_time
 from workhooks.core.events import Callback, Event, digest
 from workhooks.core.exceptions import CallbackError
 from workhooks.core.media import ascii_integer
 from workhooks.platforms.api import ApiClient, PartialPollError, PollError, take_turns
-from workhooks.platforms.base import Poller, State
+from workhooks.platforms.base import Confirmed, Poller, State
 from workhooks.platforms.wordy import callback
 from workhooks.platforms.wordy.settings import WordySettings
 from workhooks.platforms.wordy.statuses import MESSAGE_ADDED, NEXT, STATUS_CHANGED, STATUS_LABELS, reachable
@@ -148,9 +151,15 @@ def _new_messages(before: dict[str, Any] | None, item: dict[str, Any]) -> list[C
     return found
 
 
-def confirm(settings: WordySettings, event: Event) -> str | None:
+def due(item: dict[str, Any]) -> float | None:
+    """The job's ``delivery_date`` (the document's example is 123: Unix seconds, placeholders ignored)."""
+    return parse_time(item.get("delivery_date"))
+
+
+def confirm(settings: WordySettings, event: Event) -> Confirmed | None:
     """With `confirm: true`, a status callback is trusted only if GET /job/{id}/ shows that status, or
-    one the job can have reached from it since: None when so (or nothing to confirm), else what Wordy shows."""
+    one the job can have reached from it since: ``actual`` None when so, else what Wordy shows. The job's
+    ``delivery_date`` read on the way is kept in its state (``facts``)."""
     if not settings.confirm or event.type != STATUS_CHANGED:
         return None
     api = client(settings)
@@ -159,8 +168,39 @@ def confirm(settings: WordySettings, event: Event) -> str | None:
     finally:
         api.close()
     actual, claimed = str(found.get("status")), str(event.data.get("status"))
+    deadline = due(found)
+    facts = {"due": deadline} if deadline is not None else {}
     # A fast reject loop may have moved the job on since it called: its callbacks are still real.
-    return None if reachable(claimed, actual) else actual
+    return Confirmed(None if reachable(claimed, actual) else actual, facts)
+
+
+_AMOUNT = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def money(text: object) -> Decimal:
+    """``"$100.00"`` -> 100.00. Whatever the currency sign or code around it ($, €, £, USD), the number is
+    read as is, in the account's own currency, which the threshold is compared in; "1,234.50" is 1234.50."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return Decimal(str(text))
+    found = _AMOUNT.search(text) if isinstance(text, str) else None
+    if found is None:
+        raise PollError(f"GET /account/ answered a balance that is not an amount: {str(text)[:40]!r}")
+    try:
+        return Decimal(found.group(0).replace(",", ""))
+    except InvalidOperation:
+        raise PollError(f"GET /account/ answered a balance that is not an amount: {str(text)[:40]!r}") from None
+
+
+def balance(settings: WordySettings) -> Decimal:
+    """GET /account/: the funds remaining (AuthError when the key is refused)."""
+    api = client(settings)
+    try:
+        found = api.get_json(f"{_base(settings)}/account/")
+    finally:
+        api.close()
+    if not isinstance(found, dict) or "balance" not in found:
+        raise PollError("GET /account/ answered no balance")
+    return money(found["balance"])
 
 
 def occurrences(settings: WordySettings, event: Event) -> list[str] | None:
@@ -195,4 +235,5 @@ RECONCILER = Poller(
     initial_state=initial_state,
     announce_new=False,  # a job first seen by a poll has no previous status to compare with
     carry=carry,
+    due=due,
 )

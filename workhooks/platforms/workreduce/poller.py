@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from workhooks.core.derived import parse_time
 from workhooks.core.events import Callback, Observation, Phase
 from workhooks.platforms.api import ApiClient, PollError
 from workhooks.platforms.base import Poller, Vanished
@@ -144,6 +145,12 @@ def vanished(settings: WorkReduceSettings, api: ApiClient, gone: list[dict[str, 
     return Vanished(announced, forget)
 
 
+def due(order: dict[str, Any]) -> float | None:
+    """``due_date``, ISO 8601 as the document says (Unix seconds are read too)."""
+    return parse_time(order.get("due_date"))
+
+
 POLLER = Poller(
-    entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, vanished=vanished
-)
+    entity=ENTITY, client=client, fetch=fetch, key=key, snapshot=snapshot, changes=changes, vanished=vanished,
+    due=due,
+)  # fmt: skip
