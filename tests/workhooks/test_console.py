@@ -65,6 +65,10 @@ def test_sign_in_find_an_event_replay_its_dead_letter_and_see_it_delivered(
             page.get_by_label("Admin token").fill(ADMIN)
             page.get_by_role("button", name="Sign in").click()
             rows = page.locator("#event-rows tr")
+            expect(rows).to_have_count(6)  # three callbacks, and their dead letters announced
+            page.get_by_label("source").fill("wordy-main")
+            page.get_by_label("source").press("Enter")
+            page.get_by_label("source").blur()
             expect(rows).to_have_count(3)
             expect(rows.first.locator(".status")).to_have_text("dead")
             page.screenshot(path=str(SHOTS / "console-events.png"))
