@@ -150,7 +150,8 @@ def normalized_states(client: redis.Redis) -> dict[str, Any]:
     Which event ids a subject's history holds does: a retry that arrives after a later callback of
     its job counts as a recurrence (README, "A resend is not a recurrence"), and the two runs
     interleave callbacks differently. Compared: the status, the transitions, messages and responses
-    seen (as sets), not the ids nor how many times each was told.
+    seen (as sets), the phase and status of the current stay, not the ids nor how many times each was
+    told nor when the stay began.
     """
     states = {}
     for key in client.scan_iter(keys.state("*", "*")):
@@ -160,6 +161,8 @@ def normalized_states(client: redis.Redis) -> dict[str, Any]:
         responses = sorted(json.dumps(r, sort_keys=True) for r in state.pop("responses", []))
         state.pop("updated_at", None)
         state.pop("events", None)
+        stay = state.pop("stay", None) or {}  # when and by which event the stay began: arrival order again
+        state["stay"] = {"phase": stay.get("phase"), "status": stay.get("status")}
         states[key.decode()] = {**state, "history": history, "messages": messages, "responses": responses}
     return states
 
