@@ -25,6 +25,7 @@ from workers import derived, router, settings
 from workers.exceptions import DeliveryError
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.events import Event
+from workhooks.core.redact import redact
 from workhooks.store import jobs, keys, telemetry
 
 JITTER = 0.2  # each retry waits its interval ±20%
@@ -188,23 +189,40 @@ def _drop(connection: redis.Redis, event_id: str, sink_name: str, reason: str) -
     return DROPPED
 
 
+def _unbuildable(sink_name: str, failure: Exception) -> DeliveryError:
+    """A sink whose settings its type cannot use: a dead letter saying why (retrying cannot build it either).
+
+    Before this, the exception left ``attempt`` and failed the whole processing job, so no sink
+    after it was tried and RQ's reruns met the same wall. The reason is redacted: it may quote a setting.
+    """
+    reason = f"sink {sink_name} cannot be built: {type(failure).__name__}: {failure}"
+    reason = redact(reason.encode(), settings.config().secrets()).decode(errors="replace")
+    log.error("sink_not_built", reason=reason)
+    return DeliveryError(reason, permanent=True)
+
+
 def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int) -> str:
     """Send ``event`` to the sink once; record the attempt; schedule the next one or dead-letter it."""
     item_id = delivery_id(event.id, sink_name)
     key = keys.delivery(item_id)
     event_id = event.id
-    sink = settings.sink(sink_name)
-    if sink is None:
-        return _drop(connection, event_id, sink_name, "sink no longer configured")
     started = time.perf_counter()
     error: DeliveryError | None = None
     try:
-        sink.send(event, _template(event, sink_name))
-    except DeliveryError as failure:
-        error = failure
-    except Exception as failure:  # a bug or an unexpected library error: record it, retry like any failure
-        log.exception("sink_raised", sink_type=type(sink).__name__)
-        error = DeliveryError(f"{type(failure).__name__}: {failure}")
+        sink = settings.sink(sink_name)
+    except Exception as failure:  # this sink's own deliveries fail; the caller goes on to the other sinks
+        sink, error = None, _unbuildable(sink_name, failure)
+    else:
+        if sink is None:
+            return _drop(connection, event_id, sink_name, "sink no longer configured")
+    if sink is not None:
+        try:
+            sink.send(event, _template(event, sink_name))
+        except DeliveryError as failure:
+            error = failure
+        except Exception as failure:  # a bug or an unexpected library error: record it, retry like any failure
+            log.exception("sink_raised", sink_type=type(sink).__name__)
+            error = DeliveryError(f"{type(failure).__name__}: {failure}")
     duration = round((time.perf_counter() - started) * 1000, 2)
 
     record: dict[str, Any] = {"sink": sink_name, "attempt": attempt, "at": utc_now(), "duration_ms": duration}

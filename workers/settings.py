@@ -17,4 +17,4 @@ def config() -> Config:
 @functools.cache
 def sink(name: str) -> sinks.Sink | None:
     settings = config().sinks.get(name)
-    return sinks.build(settings) if settings is not None else None
+    return sinks.build(settings, name) if settings is not None else None

@@ -4,6 +4,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -97,6 +98,17 @@ def test_check_reports_errors_with_key_paths(
         main(["check", str(config)])
     assert exit_info.value.code == 2
     assert "sources.swf.api_key: environment variable SWF_KEY is not set" in capsys.readouterr().err
+
+
+def test_check_refuses_a_webhook_secret_that_is_not_base64_with_its_key_path(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text(CONFIG.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_not-base64!!"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(config)])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert re.search(r"sinks\.erp\.(webhook\.)?secret: .*not base64", error) and "not-base64!!" not in error
 
 
 def test_check_shows_redis_url_without_its_password_and_refuses_a_malformed_one(

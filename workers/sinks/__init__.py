@@ -15,7 +15,7 @@ class Sink(Protocol):
         """Deliver one event; raise DeliveryError when this attempt failed."""
 
 
-SINK_TYPES: dict[str, Callable[[Any], Sink]] = {
+SINK_TYPES: dict[str, Callable[[Any, str], Sink]] = {  # (settings, the sink's name)
     "log": log.LogSink,
     "webhook": webhook.WebhookSink,
     "slack": slack.SlackSink,
@@ -24,5 +24,5 @@ SINK_TYPES: dict[str, Callable[[Any], Sink]] = {
 }
 
 
-def build(settings: Any) -> Sink:
-    return SINK_TYPES[settings.type](settings)
+def build(settings: Any, name: str) -> Sink:
+    return SINK_TYPES[settings.type](settings, name)

@@ -31,7 +31,8 @@ def url_secrets(url: str) -> list[str]:
 
 
 class AppriseSink:
-    def __init__(self, settings: AppriseSettings) -> None:
+    def __init__(self, settings: AppriseSettings, name: str = "") -> None:
+        self.name = name
         url = settings.url.get_secret_value()
         self.secrets = url_secrets(url)
         logging.getLogger("apprise").propagate = False  # its lines may carry tokens; captured below instead

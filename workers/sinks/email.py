@@ -5,15 +5,19 @@ not offer it gets neither the password nor the mail (a permanent failure), so no
 can downgrade the connection. ``smtps://`` speaks TLS from the start. Certificates are verified
 (``ca_file`` for a private CA). ``tls: none`` is plain SMTP, never with credentials (config).
 5xx answers are permanent, 4xx and network errors retry.
+
+Every attempt of one delivery carries the same Message-ID (from the delivery id, at the sender's
+domain or ``message_id_domain``), so a retried send is recognisably the same message.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import smtplib
 import ssl
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
 from workers.exceptions import DeliveryError
@@ -23,15 +27,22 @@ from workhooks.core.events import Event
 from workhooks.core.templates import Template
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")  # what a Message-ID's left part may hold (RFC 5322)
+BLANKS = re.compile(r"\s+")
 
 
-def build(event: Event, message: Message, sender: str, recipients: list[str]) -> EmailMessage:
-    mail = EmailMessage()
-    mail["Subject"] = message.title
+def message_id(delivery: str, domain: str) -> str:
+    """``<delivery@domain>``: the same for every attempt of one delivery, and unique to it."""
+    return f"<{NOT_ATEXT.sub('-', delivery).strip('.')}@{domain}>"
+
+
+def build(event: Event, message: Message, sender: str, recipients: list[str], msgid: str | None = None) -> EmailMessage:
+    mail = EmailMessage()  # the default policy: RFC 5322 folding, encoded words only where needed
+    mail["Subject"] = BLANKS.sub(" ", message.title).strip()  # a line break in a title would end the header
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = make_msgid(idstring=event.id, domain="workhooks")
+    mail["Date"] = datetime.now(UTC)  # RFC 5322 date, +0000
+    mail["Message-ID"] = msgid or message_id(event.id, sender.rsplit("@", 1)[-1])
     mail["X-Workhooks-Event-Id"] = event.id
     link = f"\n\n{message.link}" if message.link else ""
     mail.set_content(f"{message.body}{link}\n\n-- \n{message.platform} · {event.subject} · {event.type}\n")
@@ -47,7 +58,8 @@ def build(event: Event, message: Message, sender: str, recipients: list[str]) ->
 
 
 class EmailSink:
-    def __init__(self, settings: EmailSettings) -> None:
+    def __init__(self, settings: EmailSettings, name: str = "") -> None:
+        self.name = name
         url = urlsplit(settings.url.get_secret_value())
         self.tls = url.scheme == "smtps"
         self.host = url.hostname or ""
@@ -55,6 +67,7 @@ class EmailSink:
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else ""
         self.sender = settings.from_
+        self.domain = settings.message_id_domain or settings.from_.rsplit("@", 1)[-1].strip("<>")
         self.recipients = list(settings.to)
         self.timeout = settings.timeout
         self.starttls = not self.tls and settings.tls == "required"
@@ -92,7 +105,8 @@ class EmailSink:
         smtp.login(self.username, self.password)
 
     def send(self, event: Event, template: Template | None = None) -> None:
-        mail = build(event, render(event, template), self.sender, self.recipients)
+        msgid = message_id(f"{event.id}-{self.name}" if self.name else event.id, self.domain)  # the delivery id
+        mail = build(event, render(event, template), self.sender, self.recipients, msgid)
         try:
             with self._connect() as smtp:
                 self._login(smtp)

@@ -20,7 +20,8 @@ def escape(line: str) -> str:
 
 
 class LogSink:
-    def __init__(self, settings: LogSettings) -> None:
+    def __init__(self, settings: LogSettings, name: str = "") -> None:
+        self.name = name
         self.path = settings.path
 
     def send(self, event: Event, template: Template | None = None) -> None:

@@ -1,4 +1,8 @@
-"""POST the CloudEvent (structured mode), signed with Standard Webhooks headers when a secret is set."""
+"""POST the CloudEvent (structured mode), signed with Standard Webhooks headers when a secret is set.
+
+With ``secrets: [new, old]`` the ``webhook-signature`` header carries one ``v1,`` signature per
+key, space-separated as Standard Webhooks specifies, so a receiver holding either key verifies.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ USER_AGENT = "workhooks/0.1"
 
 
 class WebhookSink:
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, name: str = "") -> None:
+        self.name = name
         self.url = str(settings.url)
-        self.signer = Webhook(settings.secret.get_secret_value()) if settings.secret else None
+        self.signers = [Webhook(secret) for secret in settings.signing_secrets()]
         self.extra = {name: value.get_secret_value() for name, value in settings.headers.items()}
         self.client = GuardedClient(settings.timeout, settings.allow_private)
 
@@ -31,8 +36,8 @@ class WebhookSink:
             "webhook-id": event.id,  # lets receivers dedupe a redelivery
             "webhook-timestamp": str(int(now.timestamp())),
         }
-        if self.signer is not None:
-            headers["webhook-signature"] = self.signer.sign(event.id, now, body)
+        if self.signers:
+            headers["webhook-signature"] = " ".join(signer.sign(event.id, now, body) for signer in self.signers)
         return headers
 
     def send(self, event: Event, template: Template | None = None) -> None:

@@ -6,16 +6,29 @@ here, once, rather than in isinstance chains elsewhere.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, ConfigDict, Field, FilePath, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from workhooks.core.models import Model
 
 DEFAULT_RETRY_INTERVALS = (10, 60, 300, 1800, 7200, 21600)
 SLACK_HOST = "hooks.slack.com"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a credential)
+HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 
 
 class SinkSettings(Model):
@@ -69,25 +82,50 @@ class _HTTPSink(SinkSettings):
         return self.timeout
 
 
+def _standard_webhooks_secret(value: SecretStr) -> SecretStr:
+    """whsec_ and a non-empty base64 key, checked here so a worker never meets a key it cannot decode."""
+    text = value.get_secret_value()
+    if not text.startswith(SECRET_PREFIX):
+        raise ValueError(f"must be a Standard Webhooks secret starting with '{SECRET_PREFIX}'")
+    key = text.removeprefix(SECRET_PREFIX)
+    try:
+        decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"must be '{SECRET_PREFIX}' followed by a base64 key; what follows is not base64") from None
+    if not decoded:
+        raise ValueError(f"must be '{SECRET_PREFIX}' followed by a base64 key; the key is empty")
+    return value
+
+
+SigningSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
+
+
 class WebhookSink(_HTTPSink):
     type: Literal["webhook"]
     url: AnyHttpUrl
-    secret: SecretStr | None = None
+    secret: SigningSecret | None = None
+    # `secrets: [new, old]`: one signature per key, so a receiver can move to the new key on its own time
+    rotation: list[SigningSecret] = Field(default_factory=list, alias="secrets", max_length=10)
     headers: dict[str, SecretStr] = Field(default_factory=dict)  # values may be credentials
 
-    @field_validator("secret")
-    @classmethod
-    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must be a Standard Webhooks secret starting with 'whsec_'")
-        return value
+    @model_validator(mode="after")
+    def _secret_or_secrets(self) -> WebhookSink:
+        if self.secret is not None and self.rotation:
+            raise ValueError("give secret or secrets, not both (secrets: [new, old] signs with each)")
+        return self
+
+    def signing_secrets(self) -> list[str]:
+        """The keys to sign with, newest first: one `v1,` signature each."""
+        keys = [self.secret] if self.secret is not None else self.rotation
+        return [key.get_secret_value() for key in keys]
 
     def secrets(self) -> list[str]:
-        found = [value.get_secret_value() for value in self.headers.values()]
-        return found + ([self.secret.get_secret_value()] if self.secret is not None else [])
+        return [value.get_secret_value() for value in self.headers.values()] + self.signing_secrets()
 
     def where(self) -> str:
-        return f"{self.url}{'  (signed)' if self.secret else ''}"
+        keys = len(self.signing_secrets())
+        signed = "" if not keys else "  (signed)" if keys == 1 else f"  (signed with {keys} secrets)"
+        return f"{self.url}{signed}"
 
 
 class SlackSink(_HTTPSink, _SecretURLSink):
@@ -130,6 +168,8 @@ class EmailSink(_SecretURLSink):
     timeout: float = Field(default=30.0, gt=0, le=300)
     tls: Literal["required", "none"] = "required"
     ca_file: FilePath | None = None  # PEM bundle of the CAs to trust instead of the system's (a private relay)
+    # the domain of each Message-ID (default: the From address's)
+    message_id_domain: str | None = Field(default=None, pattern=HOSTNAME)
     for_people: ClassVar[bool] = True
 
     @field_validator("url")

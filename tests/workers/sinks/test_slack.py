@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
-from workers.messages import render
-from workers.sinks.slack import payload
+from workers.messages import Message, render
+from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, escape, fit, payload
 from workhooks.config.loading import parse_config
 from workhooks.core.events import Event
 from workhooks.core.exceptions import ConfigError
@@ -15,7 +18,7 @@ def test_block_kit_with_plain_text_fallback_and_link() -> None:
         "wordy-main", wordy.parse(b'{"username": "Ed", "message": "a <b> & c", "job_id": 3}', None)
     ).with_phase("in_progress")
     body = payload(event, render(event))
-    assert body["text"] == "Wordy job 3: new message from Ed\na <b> & c\nhttps://wordy.com/jobs/3/"
+    assert body["text"] == "Wordy job 3: new message from Ed\na &lt;b&gt; &amp; c\nhttps://wordy.com/jobs/3/"
     kinds = [block["type"] for block in body["blocks"]]
     assert kinds == ["header", "section", "context", "actions"]
     assert body["blocks"][0]["text"] == {"type": "plain_text", "text": "Wordy job 3: new message from Ed"}
@@ -43,3 +46,44 @@ def test_a_url_not_on_hooks_slack_com_is_a_config_error(url: str) -> None:
 def test_hooks_slack_com_is_accepted_and_allow_any_host_opens_other_hosts() -> None:
     assert slack_settings("https://hooks.slack.com/services/T000/B000/XXXX")
     assert slack_settings("https://chat.example.com/hooks/abc", ", allow_any_host: true")
+
+
+# slack_sdk is not installed in this environment, so Block Kit's limits are checked here directly.
+WHOLE_ENTITIES = re.compile(r"&(?!(amp|lt|gt);)|[<>]")
+EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"status": ["aer", "acr"], "job_id": 9}', None))
+
+
+def units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def assert_within_slack_limits(body: dict[str, Any]) -> None:
+    assert not WHOLE_ENTITIES.search(body["text"])
+    for block in body["blocks"]:
+        if block["type"] == "header":
+            assert 0 < units(block["text"]["text"]) <= HEADER_LIMIT
+        texts = [block["text"]] if block["type"] == "section" else []
+        texts += block["elements"] if block["type"] == "context" else []
+        for text in texts:
+            assert text["type"] == "mrkdwn" and 0 < units(text["text"]) <= TEXT_LIMIT
+            assert not WHOLE_ENTITIES.search(text["text"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["a <b> & c", "&" * 3000, "<>" * 1500, "x" * 2998 + "&&", "x" * 2997 + "<" * 3, "😀" * 3000, "é&" * 1500, ""],
+)
+def test_every_payload_stays_within_slack_limits_and_never_splits_an_entity(body: str) -> None:
+    message = Message(title="T" * 300 + "&", body=body, link="https://wordy.com/jobs/9/", platform="Wordy")
+    built = payload(EVENT, message)
+    assert_within_slack_limits(built)
+    if body:
+        section = built["blocks"][1]["text"]["text"]
+        assert escape(body).startswith(section.removesuffix("…"))  # escaped first, then cut
+
+
+def test_escaped_text_is_cut_before_an_entity_it_would_split() -> None:
+    assert fit("ab&amp;", 6) == "ab…"
+    assert fit("ab&amp;cd", 8) == "ab&amp;…"
+    assert fit("abc", 3) == "abc"
+    assert fit("😀😀😀", 4) == "😀…"  # an astral character counts two, as Slack's UTF-16 does
