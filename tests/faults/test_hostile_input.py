@@ -143,23 +143,17 @@ def test_xml_bombs_are_refused_fast_with_flat_memory(
 
 # In process: the receiver and admin app on the session's private Redis. Structure, not time.
 
-IN_PROCESS = f"""
-sources:
-  wordy-main: {{platform: wordy, token: {TOKEN}}}
-  swf: {{platform: sharedworkforce, api_key: {KEY}}}
-sinks: {{console: {{type: log}}}}
-routes: [{{to: [console]}}]
-receiver:
-  max_body_bytes: {LIMIT}
-  spool_dir: SPOOL
-  failure_limit: {{per_minute: 0}}
-admin: {{token: {ADMIN}}}
-"""
+
+def in_process_text(spool: Path) -> str:
+    """The same configuration, with the admin API on."""
+    return config(spool) + f"admin: {{token: {ADMIN}}}\n"
+
+
 SWF_TASK = {"id": 7, "responses": [{"answer": "yes", "id": "1"}]}
 
 
 def in_process_config(spool: Path) -> Any:
-    return parse_config(IN_PROCESS.replace("SPOOL", str(spool)), {})
+    return parse_config(in_process_text(spool), {})
 
 
 @pytest.fixture
@@ -531,7 +525,7 @@ PROXY = "10.0.0.2"
 
 
 def limited_app(redis_url: str, spool: Path, trusted: str = "[]", burst: int = 3) -> Any:
-    text = IN_PROCESS.replace("SPOOL", str(spool)).replace(
+    text = in_process_text(spool).replace(
         "  failure_limit: {per_minute: 0}", f"  failure_limit: {{burst: {burst}}}\n  trusted_proxies: {trusted}"
     )
     return create_app(parse_config(text, {}), redis_url)
@@ -595,7 +589,7 @@ def test_authenticated_failures_never_spend_limiter_tokens(redis_url: str, tmp_p
 
 
 def test_a_wordy_api_key_does_not_open_the_callback_url(redis_url: str, tmp_path: Path) -> None:
-    text = IN_PROCESS.replace("SPOOL", str(tmp_path)).replace(
+    text = in_process_text(tmp_path).replace(
         f"{{platform: wordy, token: {TOKEN}}}",
         f"{{platform: wordy, token: {TOKEN}, api_key: wordy-api-key-0123456789}}",
     )
