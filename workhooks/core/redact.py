@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 from xml.sax.saxutils import escape
 
-from workhooks.core.media import media_type
+from workhooks.core.media import MAX_FORM_FIELDS, media_type
 
 REDACTED = b"[REDACTED]"
 
@@ -85,7 +85,7 @@ def _decoded(body: bytes, kind: str) -> bytes | None:
             return _JSON_ESCAPE.sub(_unescaped, body)
     if kind == "application/x-www-form-urlencoded" and b"%" in body:
         try:
-            return urlencode(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=1000)).encode()
+            return urlencode(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)).encode()
         except (ValueError, UnicodeDecodeError):
             return None
     if "xml" in kind and b"&#" in body:
