@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from workhooks.store import outbox
 from workhooks.store.health import Health
 from workhooks.store.telemetry import BUCKETS, COUNTERS, HISTOGRAMS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 GAUGES = {
     "workhooks_redis_up": "1 when Redis answered this scrape",
-    "workhooks_queue_depth": "events in the inbox plus jobs in the queue (drains, deliveries, polls)",
+    "workhooks_queue_depth": "events in the inbox plus jobs in the queue (drains, polls)",
     "workhooks_queue_oldest_age_seconds": "how long the job at the head of the queue has waited",
     "workhooks_dead_letters": "deliveries out of attempts or refused, awaiting replay",
     "workhooks_quarantined": "authenticated callbacks that could not be parsed",
@@ -74,6 +75,25 @@ def _worker_families(counters: dict[str, list[tuple[list[str], float]]]) -> Iter
         yield family
 
 
+SINK_STATES = {outbox.CLOSED: 0.0, outbox.HALF_OPEN: 1.0, outbox.OPEN: 2.0}
+SINK_GAUGES = {
+    "workhooks_sink_breaker_state": "a sink's circuit breaker: 0 closed, 1 half-open (probing), 2 open",
+    "workhooks_sink_paused": "1 while a sink is paused (workhooks sinks pause)",
+    "workhooks_sink_held": "deliveries queued for a sink, the ones in flight included",
+    "workhooks_sink_in_flight": "deliveries being attempted now, across every worker",
+}
+
+
+def _sink_families(health: Health | None) -> Iterator[Metric]:
+    families = {name: GaugeMetricFamily(name, text, labels=("sink",)) for name, text in SINK_GAUGES.items()}
+    for sink, state in sorted((health.sinks if health else {}).items()):
+        families["workhooks_sink_breaker_state"].add_metric([sink], SINK_STATES.get(state.state, 0.0))
+        families["workhooks_sink_paused"].add_metric([sink], float(state.paused))
+        families["workhooks_sink_held"].add_metric([sink], float(state.held))
+        families["workhooks_sink_in_flight"].add_metric([sink], float(state.in_flight))
+    yield from families.values()
+
+
 class _Collector:
     def __init__(self, health: Health | None, spool_depth: int) -> None:
         self.health, self.spool_depth = health, spool_depth
@@ -101,6 +121,7 @@ class _Collector:
             if poll.age is not None:
                 poll_age.add_metric([source], poll.age)
         yield poll_age
+        yield from _sink_families(health)
         if health is not None:
             yield from _worker_families(health.counters)
 

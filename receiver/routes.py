@@ -212,7 +212,9 @@ async def metrics_endpoint(request: Request) -> Response:
     """Prometheus gauges of the deployment, read from Redis now (receiver/metrics.py)."""
     depth = await anyio.to_thread.run_sync(request.app.state.intake.spool.depth)
     try:
-        found: health.Health | None = await health.read_async(request.app.state.redis, request.app.state.config.sources)
+        found: health.Health | None = await health.read_async(
+            request.app.state.redis, request.app.state.config.sources, request.app.state.config.sinks
+        )
     except RedisError:
         found = None
     return Response(metrics.render(found, depth), media_type=metrics.CONTENT_TYPE)

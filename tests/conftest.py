@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -67,3 +68,19 @@ def start(tmp_path: Path, redis_url: str) -> Iterator[Callable[[str], Service]]:
     yield starter
     for service in services:
         service.stop()
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures() -> list[str]:
+    """Measured figures; printed at the end of the run (docs/reliability.md quotes them)."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("measured figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
-from workhooks.store import embedded
+from workhooks.core.events import Event
+from workhooks.store import embedded, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,7 +53,11 @@ class CaptureServer:
     requests: list[Captured] = field(default_factory=list)  # the ones answered 2xx
     arrived: list[Captured] = field(default_factory=list)  # every request, as it arrives
     answered: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, status) of every request
+    delay: float = 0.0  # seconds before each answer: a slow destination
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # ... and the most at once
     server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, port: int = 0) -> CaptureServer:
         capture = self
@@ -60,6 +66,18 @@ class CaptureServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 request = Captured(self.path, {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                with capture.lock:
+                    capture.in_flight += 1
+                    capture.most_in_flight = max(capture.most_in_flight, capture.in_flight)
+                try:
+                    if capture.delay:
+                        time.sleep(capture.delay)
+                    self.answer(request)
+                finally:
+                    with capture.lock:
+                        capture.in_flight -= 1
+
+            def answer(self, request: Captured) -> None:
                 capture.arrived.append(request)
                 status = capture.status(request) if callable(capture.status) else capture.status
                 capture.answered.append((time.monotonic(), status))
@@ -76,7 +94,11 @@ class CaptureServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the listen backlog: 5 by default, which resets concurrent deliveries
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -401,3 +423,16 @@ class KillableRedis:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def deliver_queued(rdb: redis.Redis, event: Event | None = None, sinks: tuple[str, ...] = ()) -> None:
+    """In-process: open ``event``'s deliveries to ``sinks`` (stored as processing stores them, if given),
+    then deliver everything due, as a worker's dispatcher does (workers/dispatch.py)."""
+    from workers import delivery, dispatch
+
+    if event is not None:
+        rdb.set(keys.event(event.id), event.to_json())
+        with rdb.pipeline(transaction=True) as pipe:
+            delivery.open_deliveries(pipe, event, sinks)
+            pipe.execute()
+    dispatch.drain(rdb, limit_s=30)

@@ -114,7 +114,7 @@ def exported_metric_names() -> set[str]:
     from receiver import metrics
     from workhooks.store import telemetry
 
-    names = {*metrics.GAUGES, "workhooks_poll_age_seconds", "workhooks_callbacks_total"}
+    names = {*metrics.GAUGES, *metrics.SINK_GAUGES, "workhooks_poll_age_seconds", "workhooks_callbacks_total"}
     names |= {f"{name}_total" for name in telemetry.COUNTERS}
     for histogram in [*telemetry.HISTOGRAMS, "workhooks_ack_seconds"]:
         names |= {f"{histogram}_{suffix}" for suffix in ("bucket", "count", "sum")}

@@ -1,24 +1,25 @@
 """One delivery = one event to one sink: attempts, retries with jitter, dead letters, replay.
 
-Retries are scheduled here rather than by RQ's fixed ``Retry`` so that a destination's
-Retry-After is honoured, a permanent refusal goes straight to dead letters, and every
-attempt is recorded with its time, status code, error and duration.
+Deliveries wait in per-sink queues (workhooks/store/outbox.py; the design: docs/delivery.md);
+a worker's dispatcher (workers/dispatch.py) takes them under each sink's limits and calls
+``attempt`` here once per attempt, from one of its sending threads. Retries are scheduled by the
+queue rather than by RQ, so a destination's Retry-After is honoured, a permanent refusal goes
+straight to dead letters, a paused or open sink holds its deliveries without spending their
+retries, and every attempt is recorded with its time, status code, error and duration.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
 import structlog
-from rq.job import Job
 from rq.utils import now
 
 from workers import derived, router, settings
@@ -26,12 +27,13 @@ from workers.exceptions import DeliveryError
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.events import Event
 from workhooks.core.redact import redact
-from workhooks.store import jobs, keys, telemetry
+from workhooks.store import keys, outbox, telemetry
 
 JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
 
 PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
+HELD = "held"  # a failed probe of an open sink: tried again when the breaker allows, no retry spent
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -73,31 +75,19 @@ class Delivery:
         )
 
 
-def job_timeout(sink: str) -> int:
-    """Long enough for the sink's own timeout, so RQ never kills an attempt the sink would finish."""
+def lease_ms(sink: str) -> int:
+    """How long a taken delivery is held for its dispatcher: the sink's attempt timeout plus a margin."""
     configured = settings.config().sinks.get(sink)
-    return keys.delivery_timeout(configured.attempt_timeout() if configured is not None else None)
+    timeout = configured.attempt_timeout() if configured is not None else None
+    return int((timeout or keys.DELIVERY.timeout) * 1000) + keys.OUTBOX_LEASE_MARGIN_MS
 
 
-def _job(connection: redis.Redis, event_id: str, sink: str, attempt: int) -> Job:
-    item_id = delivery_id(event_id, sink)
-    return jobs.create(
-        jobs.queue(connection),
-        keys.DELIVER,
-        keys.DELIVERY,
-        (event_id, sink, attempt),
-        f"{item_id}-{attempt}-{secrets.token_hex(3)}",
-        f"deliver {item_id} attempt {attempt}",
-        timeout=job_timeout(sink),
-    )
+def member(event: Event) -> str:
+    return keys.subject_member(event.source, event.subject)
 
 
 def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
-    """Inside the processing transaction: one pending delivery per sink, not attempted yet.
-
-    The processing job then makes each first attempt itself (``first_attempts``): one RQ job per
-    event instead of one more per sink, which halves RQ's bookkeeping per delivered event.
-    """
+    """Inside the processing transaction: one pending delivery per sink, queued on its subject's lane."""
     stamp, opened = utc_now(), time.time()
     for sink in sinks:
         item_id = delivery_id(event.id, sink)
@@ -108,6 +98,7 @@ def open_deliveries(pipe: Any, event: Event, sinks: Iterable[str]) -> None:
         )  # fmt: skip
         pipe.expire(keys.delivery(item_id), keys.EVENT_TTL)
         pipe.zadd(keys.DELIVERIES_INDEX, {item_id: opened})
+        outbox.open_in(pipe, sink, member(event), item_id, keys.delivery(item_id))
     trim(pipe, keys.DELIVERIES_INDEX, opened)
 
 
@@ -121,36 +112,19 @@ def trim(pipe: Any, index: str, now: float) -> None:
     pipe.expire(index, keys.EVENT_TTL)
 
 
-def unattempted(connection: redis.Redis, event_id: str, sinks: Iterable[str]) -> list[str]:
-    """The sinks whose delivery of this event is open but neither attempted nor queued yet.
+def queue_pending(connection: redis.Redis, event: Event, sinks: Iterable[str]) -> list[str]:
+    """Queue this event's deliveries that are pending and in no lane; the sinks queued.
 
-    Only a processing job that died between its transaction and its first attempts leaves such
-    deliveries behind; RQ runs it again, and this finds them.
+    Only the previous release leaves such deliveries: its processing job, killed between its
+    transaction and its first attempts, is run again by RQ and arrives here.
     """
-    sinks = list(sinks)
-    with connection.pipeline(transaction=False) as pipe:
-        for sink in sinks:
-            pipe.hmget(keys.delivery(delivery_id(event_id, sink)), "status", "attempts", "queued")
-        found = pipe.execute()
     return [
         sink
-        for sink, (status, tries, queued) in zip(sinks, found, strict=True)
-        if status == PENDING.encode() and int(tries or 0) == 0 and not queued
+        for sink in sinks
+        if outbox.enqueue(
+            connection, sink, member(event), delivery_id(event.id, sink), keys.delivery(delivery_id(event.id, sink))
+        )
     ]
-
-
-def first_attempts(connection: redis.Redis, event: Event, sinks: Iterable[str], deadline: float) -> None:
-    """Attempt each delivery here while the sink's timeout fits before ``deadline`` (monotonic); queue the rest."""
-    for sink in sinks:
-        if job_timeout(sink) - keys.DELIVERY_TIMEOUT_MARGIN <= deadline - time.monotonic():
-            with structlog.contextvars.bound_contextvars(sink=sink):
-                attempt(connection, event, sink, 1)
-        else:
-            jobs.enqueue_with(connection, _job(connection, event.id, sink, 1), _marks_queued(event.id, sink))
-
-
-def _marks_queued(event_id: str, sink: str) -> Callable[[Any], None]:
-    return lambda pipe: pipe.hset(keys.delivery(delivery_id(event_id, sink)), "queued", 1)
 
 
 def backoff(intervals: list[int], attempt: int, retry_after: float | None) -> float | None:
@@ -171,29 +145,31 @@ def _template(event: Event, sink: str) -> Any:
 
 
 def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt_number: int) -> str:
-    """A queued attempt (a retry, a replay, or a first attempt its processing job had no time for)."""
+    """A retry the previous release scheduled as an RQ job: queued on its lane, its schedule kept."""
     status = connection.hget(keys.delivery(delivery_id(event_id, sink_name)), "status")
     if status == DELIVERED.encode():
         log.info("delivery_skipped", reason="already delivered")
         return DELIVERED
     raw = connection.get(keys.event(event_id))
     if raw is None:
-        return _drop(connection, event_id, sink_name, "event expired or deleted")
-    return attempt(connection, Event.from_json(raw), sink_name, attempt_number)
-
-
-def _drop(connection: redis.Redis, event_id: str, sink_name: str, reason: str) -> str:
-    fields: dict[Any, Any] = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
-    connection.hset(keys.delivery(delivery_id(event_id, sink_name)), mapping=fields)
-    log.warning("delivery_dropped", reason=reason)
-    return DROPPED
+        item = keys.delivery(delivery_id(event_id, sink_name))
+        if connection.exists(item):
+            connection.hset(
+                item, mapping={"status": DROPPED, "last_error": "event expired or deleted", "updated_at": utc_now()}
+            )
+        log.warning("delivery_dropped", reason="event expired or deleted")
+        return DROPPED
+    event = Event.from_json(raw)
+    item_id = delivery_id(event_id, sink_name)
+    queued = outbox.enqueue(connection, sink_name, member(event), item_id, keys.delivery(item_id),
+                            failures=max(0, attempt_number - 1))  # fmt: skip
+    return "queued" if queued else "already queued"
 
 
 def _unbuildable(sink_name: str, failure: Exception) -> DeliveryError:
     """A sink whose settings its type cannot use: a dead letter saying why (retrying cannot build it either).
 
-    Before this, the exception left ``attempt`` and failed the whole processing job, so no sink
-    after it was tried and RQ's reruns met the same wall. The reason is redacted: it may quote a setting.
+    The reason is redacted: it may quote a setting.
     """
     reason = f"sink {sink_name} cannot be built: {type(failure).__name__}: {failure}"
     reason = redact(reason.encode(), settings.config().secrets()).decode(errors="replace")
@@ -201,20 +177,56 @@ def _unbuildable(sink_name: str, failure: Exception) -> DeliveryError:
     return DeliveryError(reason, permanent=True)
 
 
-def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int) -> str:
-    """Send ``event`` to the sink once; record the attempt; schedule the next one or dead-letter it."""
-    item_id = delivery_id(event.id, sink_name)
-    key = keys.delivery(item_id)
-    event_id = event.id
+def _breaker(sink_name: str) -> tuple[int, float, float]:
+    configured = settings.config().sinks.get(sink_name)
+    if configured is None:
+        return (5, 5.0, 300.0)
+    return (configured.breaker.failures, configured.breaker.probe_after, configured.breaker.probe_max)
+
+
+def _finish(connection: redis.Redis, taken: outbox.Taken, status: str, reason: str) -> str:
+    """End a taken delivery that is not attempted: dropped (no event, no sink) or already delivered."""
+    key = keys.delivery(taken.delivery_id)
+    fields: dict[str, Any] = {}
+    if status == DROPPED and connection.exists(key):
+        fields = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
+        log.warning("delivery_dropped", reason=reason)
+    with connection.pipeline(transaction=True) as pipe:
+        outbox.complete_in(
+            pipe, taken, key, outbox.Completion(outbox.DONE, outbox.NEUTRAL), fields, _breaker(taken.sink)
+        )
+        pipe.execute()
+    return status
+
+
+def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
+    """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it."""
+    key = keys.delivery(taken.delivery_id)
+    sink_name = taken.sink
+    started_ms = outbox.now_ms()
+    status, event_id, attempts_made, failures = connection.hmget(key, "status", "event_id", "attempts", "failures")
+    if status is None:
+        return _finish(connection, taken, DROPPED, "delivery expired")
+    if status == DELIVERED.encode():
+        log.info("delivery_skipped", reason="already delivered")
+        return _finish(connection, taken, DELIVERED, "")
+    raw = (
+        connection.get(keys.event(event_id.decode() if isinstance(event_id, bytes) else event_id)) if event_id else None
+    )
+    if raw is None:
+        return _finish(connection, taken, DROPPED, "event expired or deleted")
+    event = Event.from_json(raw)
+    structlog.contextvars.bind_contextvars(event_id=event.id)
+    attempt_number = int(attempts_made or 0) + 1
     started = time.perf_counter()
     error: DeliveryError | None = None
     try:
         sink = settings.sink(sink_name)
-    except Exception as failure:  # this sink's own deliveries fail; the caller goes on to the other sinks
+    except Exception as failure:  # this sink's own deliveries fail; every other sink goes on
         sink, error = None, _unbuildable(sink_name, failure)
     else:
         if sink is None:
-            return _drop(connection, event_id, sink_name, "sink no longer configured")
+            return _finish(connection, taken, DROPPED, "sink no longer configured")
     if sink is not None:
         try:
             sink.send(event, _template(event, sink_name))
@@ -225,60 +237,89 @@ def attempt(connection: redis.Redis, event: Event, sink_name: str, attempt: int)
             error = DeliveryError(f"{type(failure).__name__}: {failure}")
     duration = round((time.perf_counter() - started) * 1000, 2)
 
-    record: dict[str, Any] = {"sink": sink_name, "attempt": attempt, "at": utc_now(), "duration_ms": duration}
-    fields: dict[Any, Any] = {"updated_at": record["at"]}
+    record: dict[str, Any] = {"sink": sink_name, "attempt": attempt_number, "at": utc_now(), "duration_ms": duration}
+    fields: dict[str, Any] = {"updated_at": record["at"], "attempts": attempt_number}
     delay: float | None = None
     if error is None:
         outcome = DELIVERED
+        completion = outbox.Completion(outbox.DONE, outbox.SUCCESS)
         record |= {"outcome": DELIVERED, "status_code": None, "error": None}
         fields |= {"status": DELIVERED, "last_error": "", "last_status_code": "", "next_attempt_at": ""}
     else:
-        intervals = settings.config().sinks[sink_name].retry_intervals
-        delay = None if error.permanent else backoff(intervals, attempt, error.retry_after)
-        outcome = DEAD if delay is None else PENDING
+        counted = int(failures or 0) + 1
+        health = outbox.NEUTRAL if error.permanent else outbox.FAILURE
+        not_before = 0 if error.retry_after is None else started_ms + int(max(error.retry_after, 1.0) * 1000)
+        if taken.probe and not error.permanent:  # the breaker decides when it is tried again, not the schedule
+            outcome, counted = HELD, counted - 1
+            completion = outbox.Completion(outbox.HOLD, health, not_before_ms=not_before)
+        else:
+            intervals = settings.config().sinks[sink_name].retry_intervals
+            delay = None if error.permanent else backoff(intervals, counted, error.retry_after)
+            outcome = DEAD if delay is None else PENDING
+            retry_at = 0 if delay is None else outbox.now_ms() + int(delay * 1000)
+            completion = outbox.Completion(outbox.DONE if delay is None else outbox.RETRY, health, retry_at, not_before)
         record |= {
             "outcome": "failed",
             "status_code": error.status_code,
             "error": str(error),
             "permanent": error.permanent,
         }
-        fields |= {"status": outcome, "last_error": str(error), "last_status_code": error.status_code or ""}
-        fields["next_attempt_at"] = "" if delay is None else (now() + timedelta(seconds=delay)).isoformat()
+        fields |= {
+            "status": DEAD if outcome == DEAD else PENDING,
+            "failures": counted,
+            "last_error": str(error),
+            "last_status_code": error.status_code or "",
+            "next_attempt_at": "" if delay is None else (now() + timedelta(seconds=delay)).isoformat(),
+        }
 
     with connection.pipeline(transaction=True) as pipe:
-        pipe.rpush(keys.attempts(event_id), json.dumps(record))
-        pipe.ltrim(keys.attempts(event_id), -ATTEMPTS_KEPT, -1)
-        pipe.expire(keys.attempts(event_id), keys.EVENT_TTL)
-        pipe.hset(key, mapping=fields)
-        pipe.hincrby(key, "attempts", 1)
-        telemetry.count(pipe, "workhooks_deliveries", sink_name, DEAD if outcome == DEAD else record["outcome"])
+        outbox.complete_in(pipe, taken, key, completion, fields, _breaker(sink_name))
+        pipe.rpush(keys.attempts(event.id), json.dumps(record))
+        pipe.ltrim(keys.attempts(event.id), -ATTEMPTS_KEPT, -1)
+        pipe.expire(keys.attempts(event.id), keys.EVENT_TTL)
+        counted_as = DEAD if outcome == DEAD else record["outcome"]
+        telemetry.count(pipe, "workhooks_deliveries", sink_name, counted_as)
         telemetry.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
+        telemetry.observe(
+            pipe, "workhooks_delivery_wait_seconds", max(0, started_ms - taken.ready_ms) / 1000, sink_name
+        )
         if outcome == DELIVERED:
             telemetry.observe(pipe, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
         if outcome == DEAD:
             died = time.time()
-            pipe.zadd(keys.DEAD_INDEX, {item_id: died})
+            pipe.zadd(keys.DEAD_INDEX, {taken.delivery_id: died})
             trim(pipe, keys.DEAD_INDEX, died)
-        elif delay is not None:
-            jobs.queue(connection).schedule_job(
-                _job(connection, event_id, sink_name, attempt + 1), now() + timedelta(seconds=delay), pipe
-            )
-        pipe.execute()
+        (applied, transition), *_ = pipe.execute()
+    if transition:
+        _breaker_moved(connection, sink_name, transition.decode(), str(error) if error else "")
     if outcome == DEAD:
-        _announce_dead(connection, event, sink_name, item_id, str(error))
+        _announce_dead(connection, event, sink_name, taken.delivery_id, str(error))
     log.info(
         "delivery_attempt",
         source=event.source,
         type=event.type,
-        attempt=attempt,
+        attempt=attempt_number,
         outcome=record["outcome"],
         status_code=record["status_code"],
         error=record["error"],
         duration_ms=duration,
         next_attempt_in_s=None if delay is None else round(delay, 1),
         dead=outcome == DEAD,
+        held=outcome == HELD,
+        lease_lost=not applied,
     )
     return outcome
+
+
+def _breaker_moved(connection: redis.Redis, sink_name: str, state: str, error: str) -> None:
+    telemetry_key = "workhooks_sink_breaker_transitions"
+    with connection.pipeline(transaction=False) as pipe:
+        telemetry.count(pipe, telemetry_key, sink_name, state)
+        pipe.execute()
+    if state == outbox.OPEN:
+        log.warning("sink_breaker_opened", reason="consecutive failures", last_error=error)
+    else:
+        log.info("sink_breaker_closed", reason="a delivery succeeded")
 
 
 def _announce_dead(connection: redis.Redis, event: Event, sink_name: str, item_id: str, error: str) -> None:
@@ -315,7 +356,7 @@ def list_deliveries(
 
 
 def replay(connection: redis.Redis, item_id: str) -> str:
-    """Send a dead (or dropped) delivery again, with a fresh retry schedule."""
+    """Send a dead (or dropped) delivery again, with a fresh retry schedule, after its subject's queued ones."""
     item = get(connection, item_id)
     if item is None:
         return "not found"
@@ -323,12 +364,13 @@ def replay(connection: redis.Redis, item_id: str) -> str:
         return "already delivered"
     if item.status == PENDING:
         return "already pending"
-
-    def reopen(pipe: Any) -> None:
-        pipe.hset(keys.delivery(item_id), mapping={"status": PENDING, "updated_at": utc_now(), "next_attempt_at": ""})
-        pipe.zrem(keys.DEAD_INDEX, item_id)
-
-    jobs.enqueue_with(connection, _job(connection, item.event_id, item.sink, 1), reopen)
+    raw = connection.get(keys.event(item.event_id))
+    if raw is None:
+        return "event expired"
+    event = Event.from_json(raw)
+    if not outbox.enqueue(connection, item.sink, member(event), item_id, keys.delivery(item_id), reopen=True):
+        return "already pending"
+    connection.zrem(keys.DEAD_INDEX, item_id)
     return "queued"
 
 

@@ -4,7 +4,7 @@ A drain job moves up to ``BATCH`` event ids from the inbox into its own claimed 
 script that also queues the next drain job when events are left, so idle workers join in, and
 reads the events with one MGET. The claim is dropped when the batch is done. A drain job that
 dies (SIGKILL, timeout, Redis gone) is run again by RQ under the same id and processes its claim
-again first, which repeats nothing: each event is applied once, each first attempt made once.
+again first, which repeats nothing: each event is applied once, with its deliveries queued.
 An event whose processing raises (a platform API down) leaves the batch for a job of its own,
 which RQ retries with backoff, so one bad event never holds up the rest.
 """
@@ -23,7 +23,7 @@ from workhooks.store import inbox, jobs, keys
 log = structlog.get_logger("workhooks.worker")
 
 BATCH = 50
-TIMEOUT_MARGIN = 3  # seconds of the job's timeout kept free for recording the last attempt
+TIMEOUT_MARGIN = 3  # seconds of the job's timeout kept free
 # Past half its time a drain job takes no new event from its batch: it gives the rest back, so an
 # event that waits on a slow platform API cannot push the job past its timeout.
 GIVE_BACK_AFTER = (keys.PROCESSING.timeout - TIMEOUT_MARGIN) / 2
@@ -37,14 +37,9 @@ def hand_off(connection: redis.Redis, job_id: str, event_id: str) -> None:
     jobs.enqueue_with(connection, job, lambda pipe: pipe.lrem(keys.claimed(job_id), 1, event_id))
 
 
-def deadline() -> float:
-    """When a processing job that starts now must have made its last delivery attempt (monotonic)."""
-    return time.monotonic() + keys.PROCESSING.timeout - TIMEOUT_MARGIN
-
-
 def drain(connection: redis.Redis, job_id: str) -> int:
     """Process a batch from the inbox; the number of events processed (or handed off)."""
-    started, ends = time.monotonic(), deadline()
+    started = time.monotonic()
     taken = inbox.take(connection, job_id, BATCH)
     stored = connection.mget([keys.event(event_id) for event_id in taken]) if taken else []
     for index, (event_id, raw) in enumerate(zip(taken, stored, strict=True)):
@@ -53,14 +48,14 @@ def drain(connection: redis.Redis, job_id: str) -> int:
             log.info("inbox_given_back", events=given, reason="half the job's time used")
             return index
         try:
-            processing.process(connection, event_id, raw, ends)
+            processing.process(connection, event_id, raw)
         except BaseTimeoutException:
             raise
         except Exception:
             log.exception("event_failed", event_id=event_id, reason="retried in a job of its own")
             hand_off(connection, job_id, event_id)
     # Only now: a re-run after dying anywhere above processes the whole claim again, which repeats
-    # nothing (each event is applied once, each first attempt made once).
+    # nothing (each event is applied once, with its deliveries).
     connection.delete(keys.claimed(job_id))
     structlog.contextvars.clear_contextvars()
     return len(taken)

@@ -33,7 +33,7 @@ def drain_inbox() -> int:
 def process_event(event_id: str) -> list[str]:
     """Process one event in a job of its own: an event whose processing failed in a batch, retried by RQ."""
     connection = _connection()
-    return processing.process(connection, event_id, connection.get(keys.event(event_id)), inbox.deadline())
+    return processing.process(connection, event_id, connection.get(keys.event(event_id)))
 
 
 def poll_source(name: str) -> dict[str, object]:
@@ -55,7 +55,7 @@ def check_account(name: str) -> dict[str, object]:
 
 
 def deliver(event_id: str, sink_name: str, attempt: int = 1) -> str:
-    """One attempt to deliver one event to one sink; failures are scheduled again or dead-lettered."""
+    """A retry job of the previous release: the delivery goes to its sink's queue (docs/delivery.md)."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(event_id=event_id, sink=sink_name)
     return delivery.deliver(_connection(), event_id, sink_name, attempt)

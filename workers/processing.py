@@ -22,12 +22,12 @@ def mark_processed(pipe: Any, event_id: str) -> None:
     pipe.hset(keys.raw(event_id), state.PROCESSED_AT, utc_now())
 
 
-def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, deadline: float) -> list[str]:
-    """Process one event (``raw``: as stored); first delivery attempts are made here while
-    ``deadline`` (monotonic) allows.
+def process(connection: redis.Redis, event_id: str, raw: bytes | str | None) -> list[str]:
+    """Process one event (``raw``: as stored): apply it, and queue its deliveries in the same transaction.
 
     Safe to run again for the same event after dying anywhere in it: the state transaction
-    applies an event once, and a second run attempts only deliveries the first never reached.
+    applies an event once, with its deliveries; a second run queues only what a previous
+    release's run left unqueued.
     """
     structlog.contextvars.clear_contextvars()  # one worker thread runs event after event
     structlog.contextvars.bind_contextvars(event_id=event_id)
@@ -72,8 +72,8 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
         telemetry.observe(pipe, "workhooks_processing_delay_seconds", seconds_since(final.time) or 0.0, final.source)
 
     final, applied = state.apply_event(connection, event, fan_out, facts)
-    if not applied:  # run again after dying mid-way: only what it had not attempted yet
-        chosen[:] = delivery.unattempted(connection, final.id, router.sinks_for(config, final))
+    if not applied:  # run again: only what the previous release's run had neither attempted nor queued
+        chosen[:] = delivery.queue_pending(connection, final, router.sinks_for(config, final))
     log.info(
         "event_processed",
         source=final.source,
@@ -84,5 +84,4 @@ def process(connection: redis.Redis, event_id: str, raw: bytes | str | None, dea
         outcome="applied" if applied else "already_applied",
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
-    delivery.first_attempts(connection, final, chosen, deadline)
     return chosen

@@ -15,6 +15,7 @@ from typing import Any, get_args
 import redis
 import structlog
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -25,13 +26,15 @@ from receiver.openapi import ERROR, json_answer
 from receiver.routes import http_error
 from workers import confirmation, delivery, eventlog, router, state
 from workhooks.config.schema import Config
+from workhooks.core.clock import utc_now
 from workhooks.core.events import Event, Phase
 from workhooks.core.media import ascii_integer
-from workhooks.store import health, keys, quarantine
+from workhooks.store import health, keys, outbox, quarantine
 from workhooks.store.connection import connect
 
 log = structlog.get_logger("workhooks.admin")
 MAX_PAGE = 200
+MAX_REASON = 200
 PHASES = set(get_args(Phase))
 
 
@@ -167,10 +170,38 @@ class Admin:
         log.info("admin_quarantine_replay", item=request.path_params["item_id"], outcome=what)
         return JSONResponse({"outcome": what}, status_code=202 if ok else 409 if "parsed" in what else 404)
 
+    def list_sinks(self, request: Request) -> Response:
+        found = health.read(self.connection, [], self.config.sinks)
+        return JSONResponse({"items": found.sink_rows(self.config)})
+
+    async def pause_sink(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in self.config.sinks:
+            return JSONResponse({"error": f"no sink named {name!r}"}, status_code=404)
+        try:
+            given = await request.json() if await request.body() else {}
+        except ValueError:
+            return _bad('the body must be JSON: {"reason": "..."} or nothing')
+        reason = given.get("reason", "") if isinstance(given, dict) else None
+        if not isinstance(reason, str):
+            return _bad("reason must be a string")
+        reason = " ".join(reason.split())[:MAX_REASON] or "paused from the admin API"
+        await run_in_threadpool(outbox.pause, self.connection, name, reason, utc_now())  # redis-py blocks
+        log.info("admin_sink_paused", sink=name, reason=reason)
+        return JSONResponse({"outcome": "paused"}, status_code=200)
+
+    def resume_sink(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in self.config.sinks:
+            return JSONResponse({"error": f"no sink named {name!r}"}, status_code=404)
+        was = outbox.resume(self.connection, name)
+        log.info("admin_sink_resumed", sink=name, was_paused=was)
+        return JSONResponse({"outcome": "resumed" if was else "not paused"}, status_code=200)
+
     def health(self, request: Request) -> Response:
-        found = health.read(self.connection, self.config.sources)
+        found = health.read(self.connection, self.config.sources, self.config.sinks)
         sinks = [
-            {"name": name, "type": self.config.sinks[name].type, **counts}
+            {"name": name, "type": self.config.sinks[name].type, **counts, **_state(found.sinks.get(name))}
             for name, counts in found.deliveries(self.config.sinks).items()
         ]
         reaches = router.reachable(self.config)
@@ -183,6 +214,12 @@ class Admin:
             {"queue_depth": found.queue_depth, "dead_letters": found.dead_letters, "workers": found.workers,
              "sinks": sinks, "sources": sources}
         )  # fmt: skip
+
+
+def _state(found: outbox.SinkState | None) -> dict[str, Any]:
+    if found is None:
+        return {}
+    return {"state": found.shown, "held": found.held, "in_flight": found.in_flight}
 
 
 def _text(value: bytes | str) -> str:
@@ -283,7 +320,24 @@ ADMIN_PATHS: dict[str, Any] = {
         outcome=True,
     ),
     "/admin/api/health": _admin(
-        "get", "Queue, workers, each sink's outcomes, each source's last poll", {"200": "Health."}
+        "get", "Queue, workers, each sink's outcomes and state, each source's last poll", {"200": "Health."}
+    ),
+    "/admin/api/sinks": _admin(
+        "get", "Each sink: where it delivers, breaker or pause, in flight, held, rate limit", {"200": "Sinks."}
+    ),
+    "/admin/api/sinks/{name}/pause": _admin(
+        "post",
+        'Pause a sink: its deliveries wait, no attempts, no retries spent (body: {"reason": "..."}, optional)',
+        {"200": "Paused.", "400": 'A body that is not {"reason": string}.', "404": "No such sink."},
+        ("name",),
+        outcome=True,
+    ),
+    "/admin/api/sinks/{name}/resume": _admin(
+        "post",
+        "Resume a paused sink: its held deliveries go out in order, at its rate",
+        {"200": "Resumed, or was not paused.", "404": "No such sink."},
+        ("name",),
+        outcome=True,
     ),
 }
 SECURITY = {"admin": {"type": "http", "scheme": "bearer"}}
@@ -306,6 +360,9 @@ def create_admin(config: Config, redis_url: str) -> Starlette | None:
             Route("/api/mismatches", admin.list_mismatches, methods=["GET"]),
             Route("/api/quarantine/{item_id}/replay", admin.replay_quarantined, methods=["POST"]),
             Route("/api/health", admin.health, methods=["GET"]),
+            Route("/api/sinks", admin.list_sinks, methods=["GET"]),
+            Route("/api/sinks/{name}/pause", admin.pause_sink, methods=["POST"]),
+            Route("/api/sinks/{name}/resume", admin.resume_sink, methods=["POST"]),
         ],
         exception_handlers={HTTPException: http_error},
     )

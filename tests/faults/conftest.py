@@ -5,28 +5,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from tests.servers import KillableRedis, free_port, wait_until
 from workhooks.store import embedded
-
-FIGURES: list[str] = []
-
-
-@pytest.fixture
-def figures() -> list[str]:
-    """Measured figures; printed at the end of the run (docs/reliability.md quotes them)."""
-    return FIGURES
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if FIGURES:
-        terminalreporter.section("fault-injection figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture

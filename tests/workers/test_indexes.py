@@ -11,6 +11,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from tests.servers import deliver_queued
 from workers import confirmation, delivery, settings
 from workhooks.core.events import Event
 from workhooks.platforms.wordy import callback as wordy
@@ -107,7 +108,8 @@ def test_a_dead_letter_drops_dead_index_entries_past_the_event_ttl(rdb: redis.Re
         keys.DEAD_INDEX, {"ancient-erp": time.time() - keys.EVENT_TTL - DAY, "last-week-erp": time.time() - 7 * DAY}
     )
     assert health.read(rdb, []).dead_letters == 1
-    assert delivery.attempt(rdb, event(2), "erp", 1) == delivery.DEAD
+    deliver_queued(rdb, event(2), ("erp",))
+    assert rdb.hget(keys.delivery(delivery.delivery_id(event(2).id, "erp")), "status") == delivery.DEAD.encode()
     ids = {raw.decode() for raw in rdb.zrange(keys.DEAD_INDEX, 0, -1)}
     assert ids == {"last-week-erp", delivery.delivery_id(event(2).id, "erp")}
     assert 0 < rdb.ttl(keys.DEAD_INDEX) <= keys.EVENT_TTL

@@ -11,6 +11,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from tests.servers import deliver_queued
 from workers import settings
 from workers.worker import Worker
 from workhooks.app import create_app
@@ -64,6 +65,8 @@ def post(client: TestClient, path: str, body: bytes, **headers: str) -> str:
 
 def run_worker(rdb: redis.Redis) -> None:
     Worker([QUEUE], connection=rdb).work(burst=True, logging_level="WARNING")
+    deliver_queued(rdb)
+    Worker([QUEUE], connection=rdb).work(burst=True, logging_level="WARNING")  # a dead letter's event
 
 
 def test_admin_is_off_without_a_token(tmp_path: Path, redis_url: str) -> None:
@@ -139,16 +142,36 @@ def test_event_detail_dead_letter_replay_and_health(client: TestClient, rdb: red
     listed = client.get("/admin/api/events", params={"status": "dead"}, headers=AUTH).json()["items"]
     assert [item["id"] for item in listed] == [event_id]
     health = client.get("/admin/api/health", headers=AUTH).json()
-    assert health["sinks"] == [{"name": "erp", "type": "webhook", "delivered": 0, "failed": 0, "dead": 1}]
+    assert health["sinks"] == [
+        {"name": "erp", "type": "webhook", "delivered": 0, "failed": 0, "dead": 1, "state": "closed", "held": 0,
+         "in_flight": 0}
+    ]  # fmt: skip
     assert health["dead_letters"] == 1 and health["queue_depth"] == 0
 
+    paused = client.post("/admin/api/sinks/erp/pause", json={"reason": "ERP maintenance until 14:00"}, headers=AUTH)
+    assert (paused.status_code, paused.json()) == (200, {"outcome": "paused"})
+    (listed_sink,) = client.get("/admin/api/sinks", headers=AUTH).json()["items"]
+    assert (listed_sink["state"], listed_sink["paused_reason"]) == ("paused", "ERP maintenance until 14:00")
+    assert client.post("/admin/api/sinks/nope/pause", headers=AUTH).status_code == 404
+    assert client.post("/admin/api/sinks/erp/pause", content=b"{", headers=AUTH).status_code == 400
+    assert client.post("/admin/api/sinks/erp/pause", json={"reason": 5}, headers=AUTH).status_code == 400
     replayed = client.post(f"/admin/api/deliveries/{event_id}-erp/replay", headers=AUTH)
     assert (replayed.status_code, replayed.json()) == (202, {"outcome": "queued"})
     again = client.post(f"/admin/api/deliveries/{event_id}-erp/replay", headers=AUTH)
     assert (again.status_code, again.json()) == (409, {"outcome": "already pending"})
     assert client.post("/admin/api/deliveries/nothing-erp/replay", headers=AUTH).status_code == 404
-    assert client.get("/admin/api/dead-letters", headers=AUTH).json()["items"] == []
-    rdb.delete(keys.QUEUE_KEY)  # the replay's job
+    run_worker(rdb)  # paused: the replayed delivery waits, no attempt made
+    assert [a["outcome"] for a in client.get(f"/admin/api/events/{event_id}", headers=AUTH).json()["attempts"]] == [
+        "failed"
+    ]
+    assert client.get("/admin/api/sinks", headers=AUTH).json()["items"][0]["held"] == 1
+    resumed = client.post("/admin/api/sinks/erp/resume", headers=AUTH)
+    assert (resumed.status_code, resumed.json()) == (200, {"outcome": "resumed"})
+    assert client.post("/admin/api/sinks/erp/resume", headers=AUTH).json() == {"outcome": "not paused"}
+    run_worker(rdb)  # resumed: attempted again (and dead again: the sink still refuses)
+    assert len(client.get(f"/admin/api/events/{event_id}", headers=AUTH).json()["attempts"]) == 2
+    assert [d["attempts"] for d in client.get("/admin/api/dead-letters", headers=AUTH).json()["items"]] == [2]
+    rdb.delete(keys.QUEUE_KEY)
     post(client, WORDY, status(8))
     post(client, WORDY, status(9))  # two events in the inbox, one drain job for them
     assert client.get("/admin/api/health", headers=AUTH).json()["queue_depth"] == 3

@@ -26,6 +26,7 @@ STOP_TIMEOUT = 20.0  # honcho sends SIGKILL after 5 s; then `up` kills honcho it
 LEFTOVER_TIMEOUT = 5.0
 MAX_RECONNECT_DELAY = 5.0  # a worker waiting for Redis retries at least this often
 HEALTHY_RUN_SECONDS = 60.0
+BURST_ROUNDS = 10
 PROCFILE = Path(__file__).resolve().parent.parent.parent / "Procfile"
 
 
@@ -53,15 +54,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers.worker import Worker, maintenance_interval, worker_ttl
+    """RQ's worker (processing, polls) in this thread; the delivery dispatcher on others (docs/delivery.md)."""
+    from workers import dispatch
     from workhooks.core.logs import configure_logging
     from workhooks.core.runtime import settle_garbage_collector
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     common.load(None)
-    log = structlog.get_logger("workhooks.worker")
     connection = common.connect()
     settle_garbage_collector()
+    if args.burst:
+        for _ in range(BURST_ROUNDS):  # a dead letter's event is processing work again, and so on: bounded
+            if _run_rq(args, connection) is not None:
+                return 1
+            dispatch.drain(connection)
+            if not connection.llen(keys.QUEUE_KEY) and not connection.llen(keys.INBOX):
+                break
+        return 0
+    started: list[tuple[Any, Any]] = []
+    try:
+        code = _run_rq(args, connection, lambda: started.append(dispatch.start(connection)))
+    finally:
+        for thread, stop in started:
+            stop.set()
+            thread.join(timeout=keys.DELIVERY.timeout + STOP_TIMEOUT)  # in-flight attempts finish, each bounded
+    return code or 0
+
+
+def _run_rq(args: argparse.Namespace, connection: redis.Redis, checked_layout: Any = None) -> int | None:
+    """RQ's worker until a signal (or --burst) stops it, restarted when it quits on an error or Redis goes."""
+    from workers.worker import Worker, maintenance_interval, worker_ttl
+
+    log = structlog.get_logger("workhooks.worker")
     delay = 1.0
     checked = False
     while True:  # RQ's worker quits when Redis vanishes mid-job; a worker process should not
@@ -70,6 +94,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
             if not checked:
                 refuse_unreadable(connection)
                 checked = True
+                if checked_layout is not None:
+                    checked_layout()  # the data is readable: deliveries may start
             worker = Worker(
                 [keys.QUEUE],
                 connection=connection,
@@ -80,7 +106,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)
             # work() also returns after quitting on an error; only a signal (or --burst) is a real stop.
             if args.burst or getattr(worker, "_shutdown_requested_date", True) is not None:
-                return 0
+                return None
             reason = "the RQ worker quit on an error (see above)"
         except (redis.ConnectionError, redis.TimeoutError) as error:
             reason = str(error)[:200]

@@ -11,7 +11,7 @@ from workhooks.store import health
 
 def cmd_stats(args: argparse.Namespace) -> int:
     config = common.load(None)
-    found = health.read(common.connect(), config.sources)
+    found = health.read(common.connect(), config.sources, config.sinks)
     unknown = {labels[0]: int(value) for labels, value in found.counters.get("workhooks_unknown_statuses", [])}
     if args.json:
         common.print_json({
@@ -20,7 +20,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "events": {"last_5m": found.events_last_5m, "last_hour": found.events_last_hour},
             "dead_letters": {"total": found.dead_letters, "last_hour": found.dead_last_hour},
             "quarantined": found.quarantined,
-            "sinks": found.deliveries(config.sinks),
+            "sinks": {name: counts | (found.sinks[name].as_dict() if name in found.sinks else {})
+                      for name, counts in found.deliveries(config.sinks).items()},
             "unknown_statuses": dict(sorted(unknown.items())),
             "polls": {name: {"last_ok_at": poll.last_ok_at, "age_s": poll.age, "last_error": poll.last_error}
                       for name, poll in found.polls.items()},
@@ -36,6 +37,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     )
     for sink, counts in found.deliveries(config.sinks).items():
         shown = ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
+        state = found.sinks.get(sink)
+        if state is not None:
+            shown += f"; {state.shown.replace('_', '-')}, {state.in_flight} in flight, {state.held} held"
         print(f"sink         {sink:<20} {shown}")
     for name, count in sorted(unknown.items()):
         print(f"unknown      {name:<20} {count} events with a status the platform's document does not name")

@@ -31,13 +31,51 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a credential)
 HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 
 
+class RateLimit(Model):
+    """At most ``per_second`` (or ``per_minute``) attempts, ``burst`` of them back to back, across all workers."""
+
+    per_second: float | None = Field(default=None, gt=0, le=100_000)
+    per_minute: float | None = Field(default=None, gt=0, le=6_000_000)
+    burst: int = Field(default=1, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> RateLimit:
+        if (self.per_second is None) == (self.per_minute is None):
+            raise ValueError("give per_second or per_minute (one of them)")
+        return self
+
+    def interval_ms(self) -> float:
+        """The time between two attempts at the steady rate (GCRA's emission interval)."""
+        return 1000 / self.per_second if self.per_second is not None else 60_000 / (self.per_minute or 1)
+
+
+class Breaker(Model):
+    """Open after ``failures`` retryable failures in a row; probe after ``probe_after`` s, doubling to ``probe_max``."""
+
+    failures: int = Field(default=5, ge=1, le=10_000)
+    probe_after: float = Field(default=5.0, gt=0, le=3600)
+    probe_max: float = Field(default=300.0, gt=0, le=24 * 3600)
+
+
 class SinkSettings(Model):
     type: str
     retry_intervals: list[Annotated[int, Field(gt=0, le=7 * 24 * 3600)]] = Field(
         default_factory=lambda: list(DEFAULT_RETRY_INTERVALS), max_length=50
     )  # seconds before each retry; an empty list means one attempt
+    # deliveries in flight to this sink at once, across every worker (default: the type's)
+    max_in_flight: int | None = Field(default=None, ge=1, le=4096)
+    rate_limit: RateLimit | None = None  # default: the type's (Slack's documented 1/s), else none
+    breaker: Breaker = Field(default_factory=Breaker)
 
     for_people: ClassVar[bool] = False  # what it delivers is read by a person: a title and a body
+    default_in_flight: ClassVar[int] = 16
+    default_rate: ClassVar[RateLimit | None] = None
+
+    def in_flight(self) -> int:
+        return self.max_in_flight or self.default_in_flight
+
+    def rate(self) -> RateLimit | None:
+        return self.rate_limit or self.default_rate
 
     def secrets(self) -> list[str]:
         """Every credential in this sink's settings, for redaction."""
@@ -103,6 +141,7 @@ SigningSecret = Annotated[SecretStr, AfterValidator(_standard_webhooks_secret)]
 class WebhookSink(_HTTPSink):
     type: Literal["webhook"]
     url: AnyHttpUrl
+    default_in_flight: ClassVar[int] = 64
     secret: SigningSecret | None = None
     # `secrets: [new, old]`: one signature per key, so a receiver can move to the new key on its own time
     rotation: list[SigningSecret] = Field(default_factory=list, alias="secrets", max_length=10)
@@ -134,6 +173,9 @@ class SlackSink(_HTTPSink, _SecretURLSink):
     type: Literal["slack"]
     allow_any_host: bool = False  # a Slack-compatible endpoint elsewhere (Mattermost, a proxy, a test server)
     for_people: ClassVar[bool] = True
+    # one message at a time, at the 1 per second per webhook Slack documents (past it: 429)
+    default_in_flight: ClassVar[int] = 1
+    default_rate: ClassVar[RateLimit | None] = RateLimit(per_second=1)
 
     @field_validator("url")
     @classmethod
@@ -171,6 +213,7 @@ class EmailSink(_SecretURLSink):
     # the domain of each Message-ID (default: the From address's)
     message_id_domain: str | None = Field(default=None, pattern=HOSTNAME)
     for_people: ClassVar[bool] = True
+    default_in_flight: ClassVar[int] = 4  # SMTP connections at once: relays limit them per client
 
     @field_validator("url")
     @classmethod
@@ -202,6 +245,7 @@ class AppriseSink(_SecretURLSink):
 
     type: Literal["apprise"]
     for_people: ClassVar[bool] = True
+    default_in_flight: ClassVar[int] = 1  # its failure reasons are read from a process-wide log capture
 
 
 class LogSink(SinkSettings):

@@ -15,8 +15,9 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from workhooks.config.schema import Config
 from workhooks.core.clock import seconds_since
-from workhooks.store import keys, telemetry
+from workhooks.store import keys, outbox, telemetry
 
 DELIVERY_OUTCOMES = ("delivered", "failed", "dead")
 
@@ -33,7 +34,7 @@ class Poll:
 
 @dataclass(frozen=True)
 class Health:
-    queue_depth: int  # events in the inbox plus jobs in the queue (drains, deliveries, polls)
+    queue_depth: int  # events in the inbox plus jobs in the queue (drains, polls)
     dead_letters: int
     dead_last_hour: int
     quarantined: int
@@ -42,6 +43,7 @@ class Health:
     events_last_hour: int
     counters: dict[str, list[tuple[list[str], float]]]
     polls: dict[str, Poll]
+    sinks: dict[str, outbox.SinkState] = field(default_factory=dict)  # each sink's queue, breaker, pause
     oldest_age: float | None = None  # the longer wait of the queue's head job and the inbox's head event
     _heads: tuple[bytes | None, bytes | None] = field(default=(None, None), repr=False)
 
@@ -53,9 +55,31 @@ class Health:
                 found[sink][outcome] = int(value)
         return found
 
+    def sink_rows(self, config: Config) -> list[dict[str, Any]]:
+        """Each configured sink as `sinks list --json`, the console and the admin API show it."""
+        counts = self.deliveries(config.sinks)
+        listed = []
+        for name, sink in config.sinks.items():
+            rate = sink.rate()
+            state = self.sinks.get(name)
+            listed.append(
+                {
+                    "name": name,
+                    "type": sink.type,
+                    "where": sink.where(),
+                    "people": sink.for_people,
+                    "deliveries": counts[name],
+                    "max_in_flight": sink.in_flight(),
+                    "rate_limit": None if rate is None else rate.model_dump(exclude_none=True),
+                    **(state.as_dict() if state is not None else {}),
+                }
+            )
+        return listed
+
     @classmethod
-    def parse(cls, replies: list[Any], sources: list[str]) -> Health:
-        depth, head, waiting, first, workers, last5, last60, dead_hour, dead, quarantined, counters, *polls = replies
+    def parse(cls, replies: list[Any], sources: list[str], sinks: list[str] | None = None) -> Health:
+        depth, head, waiting, first, workers, last5, last60, dead_hour, dead, quarantined, counters, *rest = replies
+        polls, states = rest[: len(sources)], rest[len(sources) :]
         return cls(
             queue_depth=int(depth) + int(waiting),
             dead_letters=int(dead),
@@ -66,6 +90,7 @@ class Health:
             events_last_hour=int(last60),
             counters=telemetry.split(counters),
             polls={name: _poll(status) for name, status in zip(sources, polls, strict=True) if status},
+            sinks=outbox.parse_states(states, sinks or []),
             _heads=(head, first),
         )
 
@@ -86,7 +111,7 @@ def _poll(status: dict[bytes, bytes]) -> Poll:
     return Poll(text.get("last_ok_at"), text.get("last_error") or None)
 
 
-def ask(pipe: Any, sources: Iterable[str], now: float | None = None) -> None:
+def ask(pipe: Any, sources: Iterable[str], sinks: Iterable[str] = (), now: float | None = None) -> None:
     """Queue every read ``Health.parse`` needs on ``pipe`` (sync or async)."""
     now = time.time() if now is None else now
     pipe.llen(keys.QUEUE_KEY)
@@ -102,23 +127,24 @@ def ask(pipe: Any, sources: Iterable[str], now: float | None = None) -> None:
     pipe.hgetall(keys.WORKER_COUNTERS)
     for name in sources:
         pipe.hgetall(keys.poll_status(name))
+    outbox.ask_states(pipe, sinks)
 
 
-def read(connection: redis.Redis, sources: Iterable[str]) -> Health:
-    sources = list(sources)
+def read(connection: redis.Redis, sources: Iterable[str], sinks: Iterable[str] = ()) -> Health:
+    sources, sinks = list(sources), list(sinks)
     with connection.pipeline(transaction=False) as pipe:
-        ask(pipe, sources)
-        health = Health.parse(pipe.execute(), sources)
+        ask(pipe, sources, sinks)
+        health = Health.parse(pipe.execute(), sources, sinks)
     with connection.pipeline(transaction=False) as pipe:
         health.ask_heads(pipe)
         return health.with_heads(pipe.execute())
 
 
-async def read_async(client: redis.asyncio.Redis, sources: Iterable[str]) -> Health:
-    sources = list(sources)
+async def read_async(client: redis.asyncio.Redis, sources: Iterable[str], sinks: Iterable[str] = ()) -> Health:
+    sources, sinks = list(sources), list(sinks)
     async with client.pipeline(transaction=False) as pipe:
-        ask(pipe, sources)
-        health = Health.parse(await pipe.execute(), sources)
+        ask(pipe, sources, sinks)
+        health = Health.parse(await pipe.execute(), sources, sinks)
     async with client.pipeline(transaction=False) as pipe:
         health.ask_heads(pipe)
         return health.with_heads(await pipe.execute())

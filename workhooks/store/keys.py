@@ -120,6 +120,44 @@ def attempts(event_id: str) -> str:
     return f"{PREFIX}attempts:{event_id}"
 
 
+def _out(sink: str) -> str:
+    return f"{PREFIX}out:{sink}"
+
+
+def outbox(sink: str) -> str:
+    """Hash: a sink's delivery state: breaker, rate limiter, pause, deliveries held (docs/delivery.md)."""
+    return _out(sink)
+
+
+def outbox_ready(sink: str) -> str:
+    """Sorted set: subject_member -> when (ms) the head of its lane to this sink may be attempted."""
+    return f"{_out(sink)}:ready"
+
+
+def outbox_leases(sink: str) -> str:
+    """Sorted set: subject_member -> when (ms) the lease on its head expires: the deliveries in flight."""
+    return f"{_out(sink)}:leases"
+
+
+def outbox_owners(sink: str) -> str:
+    """Hash: subject_member -> the token of the dispatcher holding its lease."""
+    return f"{_out(sink)}:owners"
+
+
+def outbox_lane_prefix(sink: str) -> str:
+    return f"{_out(sink)}:lane:"
+
+
+def outbox_lane(sink: str, member: str) -> str:
+    """List: one subject's delivery ids to one sink, in the order processing accepted them."""
+    return outbox_lane_prefix(sink) + member
+
+
+OUTBOX_WAKE = PREFIX + "out:wake"  # list: a token per new piece of delivery work; idle dispatchers BLPOP it
+OUTBOX_WAKE_MAX = 100
+OUTBOX_LEASE_MARGIN_MS = 10_000  # a lease is the sink's attempt timeout plus this
+
+
 def mismatch(event_id: str) -> str:
     return f"{PREFIX}mismatch:{event_id}"
 

@@ -13,6 +13,9 @@ Layouts:
   3  each subject's stay (phase, status, since, entry) in its state, and the indexes that follow it:
      wh:phase:<phase> (open subjects by when their stay began) and wh:deadlines, for reminders and
      deadlines (store/stays.py).
+  4  deliveries wait in per-sink queues (wh:out:<sink>...; store/outbox.py, docs/delivery.md) instead
+     of RQ jobs. No data changes: a retry the release before scheduled as an RQ job moves into its
+     queue when it falls due. The version is new so that release refuses to run on queues it cannot see.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from workhooks.platforms import PLATFORMS, of_event_type
 from workhooks.platforms.base import Platform, State
 from workhooks.store import keys, stays
 
-CURRENT = 3
+CURRENT = 4
 # This code reads layouts from here to CURRENT without a migration: a store not yet migrated works,
 # its lanes start empty (ids the release before stored are still recognised as resends).
 OLDEST_READABLE = 0
@@ -42,7 +45,7 @@ class SchemaError(Exception):
 
 
 def _stamp_only(connection: redis.Redis) -> None:
-    """0 -> 1: the keys did not change; only the version is new."""
+    """0 -> 1 and 3 -> 4: the keys did not change; only the version is new."""
 
 
 def _status_of(state: dict[str, Any]) -> str | None:
@@ -139,6 +142,7 @@ MIGRATIONS: dict[int, tuple[str, Callable[[redis.Redis], None]]] = {
     0: ("mark the store's layout (no data changes)", _stamp_only),
     1: ("seed each subject's lanes from its state and the events still waiting (recurrence-aware ids)", _seed_lanes),
     2: ("index each subject by its phase and deadline (reminders and deadlines)", _seed_stays),
+    3: ("deliveries wait in per-sink queues (no data changes: scheduled retries move there when due)", _stamp_only),
 }
 
 

@@ -25,11 +25,16 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_resends_recognised": ("messages the platform's records show announced already", ("source",)),
     "workhooks_unknown_statuses": ("events with a status their platform's document does not name", ("source",)),
     "workhooks_derived_events": ("events workhooks derived: reminders, deadlines, account, delivery", ("type",)),
+    "workhooks_sink_breaker_transitions": ("a sink's circuit breaker opened or closed", ("sink", "state")),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_processing_delay_seconds": ("from callback accepted to event processed", ("source",)),
     "workhooks_delivery_seconds": ("one delivery attempt: the sink's answer time", ("sink",)),
     "workhooks_delivered_delay_seconds": ("from callback accepted to delivered at the sink", ("sink",)),
+    "workhooks_delivery_wait_seconds": (
+        "from a delivery due to its attempt: the wait for the sink's rate, slots, pause or breaker",
+        ("sink",),
+    ),
 }
 
 

@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import Block
 
 from workers.messages import Message, render
 from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, escape, fit, payload
@@ -25,6 +26,7 @@ def test_block_kit_with_plain_text_fallback_and_link() -> None:
     assert body["blocks"][1]["text"]["text"] == "a &lt;b&gt; &amp; c"
     assert body["blocks"][2]["elements"][0]["text"] == "Wordy · job/3 · in progress"
     assert body["blocks"][3]["elements"][0]["url"] == "https://wordy.com/jobs/3/"
+    assert_within_slack_limits(body)
 
 
 def slack_settings(url: str, extra: str = "") -> object:
@@ -48,7 +50,8 @@ def test_hooks_slack_com_is_accepted_and_allow_any_host_opens_other_hosts() -> N
     assert slack_settings("https://chat.example.com/hooks/abc", ", allow_any_host: true")
 
 
-# slack_sdk is not installed in this environment, so Block Kit's limits are checked here directly.
+# Block Kit's limits checked twice: by slack_sdk's models (what Slack documents), and here directly for
+# what they do not check (entities never split, limits counted after escaping, in UTF-16 units).
 WHOLE_ENTITIES = re.compile(r"&(?!(amp|lt|gt);)|[<>]")
 EVENT = Event.from_callback("wordy-main", wordy.parse(b'{"status": ["aer", "acr"], "job_id": 9}', None))
 
@@ -58,6 +61,8 @@ def units(text: str) -> int:
 
 
 def assert_within_slack_limits(body: dict[str, Any]) -> None:
+    for block in Block.parse_all(body["blocks"]):
+        block.validate_json()  # raises SlackObjectFormationError past a limit
     assert not WHOLE_ENTITIES.search(body["text"])
     for block in body["blocks"]:
         if block["type"] == "header":
@@ -87,3 +92,13 @@ def test_escaped_text_is_cut_before_an_entity_it_would_split() -> None:
     assert fit("ab&amp;cd", 8) == "ab&amp;…"
     assert fit("abc", 3) == "abc"
     assert fit("😀😀😀", 4) == "😀…"  # an astral character counts two, as Slack's UTF-16 does
+
+
+def test_slack_sdks_models_refuse_what_cutting_before_escaping_built() -> None:
+    from slack_sdk.errors import SlackObjectFormationError
+
+    cut_then_escaped = escape(("a&" * 1500)[:TEXT_LIMIT])  # the old order: 3,000 characters, then 4,500
+    with pytest.raises(SlackObjectFormationError, match="3000"):
+        Block.parse({"type": "section", "text": {"type": "mrkdwn", "text": cut_then_escaped}}).validate_json()  # type: ignore[union-attr]
+    message = Message(title="T", body="a&" * 1500, link=None, platform="Wordy")
+    assert_within_slack_limits(payload(EVENT, message))  # the order now: escaped, then cut

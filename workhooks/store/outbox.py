@@ -1,0 +1,355 @@
+"""Per-sink delivery queues in Redis: open, take, complete, pause, and what `sinks list` shows.
+
+The design, its keys and its crash table: docs/delivery.md. Every operation here is one Redis
+call (a Lua script, or commands inside the caller's MULTI), so each is all or nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from workhooks.store import keys
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# Outcomes of an attempt for its lane: the head leaves, it is tried again at a time, or it waits
+# for the breaker without a retry counted.
+DONE, RETRY, HOLD = "done", "retry", "hold"
+SUCCESS, FAILURE, NEUTRAL = "1", "-1", "0"  # what the attempt says of the sink's health
+IDLE_WAIT_MS = 1000  # a dispatcher with nothing to take looks again at least this often
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def open_in(pipe: Any, sink: str, member: str, delivery_id: str, delivery_key: str) -> None:
+    """Inside the caller's MULTI: queue a new delivery (its hash written by the caller) on its lane."""
+    pipe.hset(delivery_key, "lane", 1)
+    pipe.rpush(keys.outbox_lane(sink, member), delivery_id)
+    pipe.expire(keys.outbox_lane(sink, member), keys.EVENT_TTL)
+    pipe.zadd(keys.outbox_ready(sink), {member: now_ms()}, nx=True)
+    pipe.hincrby(keys.outbox(sink), "held", 1)
+    wake(pipe)
+
+
+def wake(pipe: Any) -> None:
+    pipe.lpush(keys.OUTBOX_WAKE, 1)
+    pipe.ltrim(keys.OUTBOX_WAKE, 0, keys.OUTBOX_WAKE_MAX - 1)
+
+
+_WAKE = f"""
+local function wake()
+  redis.call('LPUSH', '{keys.OUTBOX_WAKE}', 1)
+  redis.call('LTRIM', '{keys.OUTBOX_WAKE}', 0, {keys.OUTBOX_WAKE_MAX - 1})
+end
+"""
+
+# KEYS: delivery hash, sink hash, ready, lane. ARGV: member, delivery id, now (ms), reopen (1: a dead
+# or dropped delivery goes pending again), failures (for a previous release's retry job; "" keeps them), lane TTL.
+# A delivery already in a lane, or (without reopen) not pending, is left alone: 0.
+_ENQUEUE = (
+    _WAKE
+    + """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or redis.call('HEXISTS', KEYS[1], 'lane') == 1 then return 0 end
+if ARGV[4] == '1' then
+  if status ~= 'dead' and status ~= 'dropped' then return 0 end
+  redis.call('HSET', KEYS[1], 'status', 'pending', 'failures', 0, 'next_attempt_at', '')
+elseif status ~= 'pending' then
+  return 0
+end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'failures', ARGV[5]) end
+redis.call('HSET', KEYS[1], 'lane', 1)
+redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[1])
+redis.call('HINCRBY', KEYS[2], 'held', 1)
+wake()
+return 1
+"""
+)
+
+# KEYS: sink hash, ready, leases, owners. ARGV: now, max in flight, lease ms, rate interval ms (0: none),
+# burst, token, lane prefix.
+# Returns {'take', member, delivery id, ready at, probe} or {reason, until (ms, 0: unknown)}.
+_TAKE = """
+local now = tonumber(ARGV[1])
+local prefix = ARGV[7]
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+  redis.call('ZREM', KEYS[3], member)
+  redis.call('HDEL', KEYS[4], member)
+  if redis.call('LLEN', prefix .. member) > 0 then redis.call('ZADD', KEYS[2], now, member) end
+end
+local sink = redis.call('HMGET', KEYS[1], 'paused', 'state', 'probe_at', 'tat', 'not_before')
+if sink[1] then return {'paused', 0} end
+local state = sink[2] or 'closed'
+if state == 'open' then
+  if now < tonumber(sink[3]) then return {'open', tonumber(sink[3])} end
+  state = 'half_open'
+  redis.call('HSET', KEYS[1], 'state', state)
+end
+local in_flight = redis.call('ZCARD', KEYS[3])
+local probe = 0
+if state == 'half_open' then
+  if in_flight > 0 then return {'probing', 0} end
+  probe = 1
+elseif in_flight >= tonumber(ARGV[2]) then
+  return {'full', 0}
+end
+if sink[5] and now < tonumber(sink[5]) then return {'not_before', tonumber(sink[5])} end
+for _ = 1, 32 do
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if #head == 0 then return {'empty', 0} end
+  local member, ready = head[1], tonumber(head[2])
+  if ready > now then return {'later', ready} end
+  local delivery = redis.call('LINDEX', prefix .. member, 0)
+  if redis.call('ZSCORE', KEYS[3], member) or not delivery then
+    redis.call('ZREM', KEYS[2], member)  -- in flight (complete puts it back), or nothing left in its lane
+  else
+    local interval = tonumber(ARGV[4])
+    if interval > 0 then
+      local tat = math.max(tonumber(sink[4] or 0), now) + interval
+      local allowed = tat - tonumber(ARGV[5]) * interval
+      if now < allowed then return {'rate', math.ceil(allowed)} end
+      redis.call('HSET', KEYS[1], 'tat', tat)
+    end
+    redis.call('ZREM', KEYS[2], member)
+    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), member)
+    redis.call('HSET', KEYS[4], member, ARGV[6])
+    return {'take', member, delivery, ready, probe}
+  end
+end
+return {'later', now}
+"""
+
+# KEYS: sink hash, ready, leases, owners, lane, delivery hash. ARGV: member, delivery id, token, now,
+# outcome (done/retry/hold), ready at (ms, for retry), health (1/-1/0), breaker failures, probe after ms,
+# probe max ms, not before (ms, 0: none), then field/value pairs for the delivery hash.
+# Returns {applied (0: the lease was lost), transition ('' / 'open' / 'closed')}.
+_COMPLETE = (
+    _WAKE
+    + """
+local member, now = ARGV[1], tonumber(ARGV[4])
+if redis.call('HGET', KEYS[4], member) ~= ARGV[3] then return {0, ''} end
+redis.call('ZREM', KEYS[3], member)
+redis.call('HDEL', KEYS[4], member)
+if #ARGV > 11 then redis.call('HSET', KEYS[6], unpack(ARGV, 12)) end
+if ARGV[5] == 'done' then
+  if redis.call('LINDEX', KEYS[5], 0) == ARGV[2] then
+    redis.call('LPOP', KEYS[5])
+    redis.call('HINCRBY', KEYS[1], 'held', -1)
+  end
+  redis.call('HDEL', KEYS[6], 'lane')
+  if redis.call('LLEN', KEYS[5]) > 0 then redis.call('ZADD', KEYS[2], now, member) end
+elseif ARGV[5] == 'retry' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[6]), member)
+else
+  redis.call('ZADD', KEYS[2], now, member)
+end
+if tonumber(ARGV[11]) > 0 then
+  local held = tonumber(redis.call('HGET', KEYS[1], 'not_before') or 0)
+  if tonumber(ARGV[11]) > held then redis.call('HSET', KEYS[1], 'not_before', ARGV[11]) end
+end
+if redis.call('ZCARD', KEYS[2]) > 0 then wake() end  -- a slot is free: whoever is idle takes the next
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[1], 'failures', 0)
+  if state ~= 'closed' then
+    redis.call('HSET', KEYS[1], 'state', 'closed')
+    redis.call('HDEL', KEYS[1], 'probe_at', 'backoff_ms', 'opened_at')
+    return {1, 'closed'}
+  end
+elseif ARGV[7] == '-1' then
+  local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[8])) then
+    local backoff = tonumber(ARGV[9])
+    if state == 'half_open' then
+      backoff = math.min(tonumber(redis.call('HGET', KEYS[1], 'backoff_ms') or ARGV[9]) * 2, tonumber(ARGV[10]))
+    else
+      redis.call('HSET', KEYS[1], 'opened_at', now)
+    end
+    redis.call('HSET', KEYS[1], 'state', 'open', 'probe_at', now + backoff, 'backoff_ms', backoff)
+    return {1, 'open'}
+  end
+end
+return {1, ''}
+"""
+)
+
+_enqueue = redis.Redis().register_script(_ENQUEUE)
+_take = redis.Redis().register_script(_TAKE)
+_complete = redis.Redis().register_script(_COMPLETE)
+
+
+def enqueue(
+    connection: redis.Redis,
+    sink: str,
+    member: str,
+    delivery_id: str,
+    delivery_key: str,
+    reopen: bool = False,
+    failures: int | None = None,
+) -> bool:
+    """Queue a delivery that is in no lane: pending (a previous release's), or dead/dropped (``reopen``)."""
+    script_keys = [delivery_key, keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_lane(sink, member)]
+    args: list[str | int] = [member, delivery_id, now_ms(), int(reopen), "" if failures is None else failures]
+    args.append(keys.EVENT_TTL)
+    return bool(_enqueue(keys=script_keys, args=args, client=connection))
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    sink: str
+    member: str
+    delivery_id: str
+    token: str
+    ready_ms: int
+    probe: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str  # paused, open, probing, full, not_before, rate, later, empty
+    until_ms: int  # when it may change (0: not known; a completion or a wake token says)
+
+
+def take(
+    connection: redis.Redis, sink: str, token: str, in_flight: int, lease_ms: int, interval_ms: float, burst: int
+) -> Taken | Refused:
+    script_keys = [keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_leases(sink), keys.outbox_owners(sink)]
+    args: list[str | int | float] = [now_ms(), in_flight, lease_ms, interval_ms, burst, token]
+    args.append(keys.outbox_lane_prefix(sink))
+    reply = _take(keys=script_keys, args=args, client=connection)
+    reason = reply[0].decode()
+    if reason != "take":
+        return Refused(reason, int(reply[1]))
+    member, delivery_id = reply[1].decode(), reply[2].decode()
+    return Taken(sink, member, delivery_id, token, int(reply[3]), bool(reply[4]))
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    outcome: str  # DONE, RETRY, HOLD
+    health: str  # SUCCESS, FAILURE, NEUTRAL
+    retry_at_ms: int = 0
+    not_before_ms: int = 0
+
+
+def complete_in(
+    pipe: Any,
+    taken: Taken,
+    delivery_key: str,
+    completion: Completion,
+    fields: Mapping[str, Any],
+    breaker: tuple[int, float, float],
+) -> None:
+    """Inside the caller's MULTI: end the lease on ``taken`` with ``completion``; the reply is
+    [applied, transition] (``transition``: "open", "closed" or "")."""
+    sink, member = taken.sink, taken.member
+    script_keys = [
+        keys.outbox(sink),
+        keys.outbox_ready(sink),
+        keys.outbox_leases(sink),
+        keys.outbox_owners(sink),
+        keys.outbox_lane(sink, member),
+        delivery_key,
+    ]
+    failures, probe_after, probe_max = breaker
+    args: list[Any] = [
+        member,
+        taken.delivery_id,
+        taken.token,
+        now_ms(),
+        completion.outcome,
+        completion.retry_at_ms,
+        completion.health,
+        failures,
+        int(probe_after * 1000),
+        int(probe_max * 1000),
+        completion.not_before_ms,
+    ]
+    for name, value in fields.items():
+        args += [name, "" if value is None else value]
+    _complete(keys=script_keys, args=args, client=pipe)
+
+
+def pause(connection: redis.Redis, sink: str, reason: str, at: str) -> None:
+    connection.hset(keys.outbox(sink), mapping={"paused": 1, "paused_reason": reason, "paused_at": at})
+
+
+def resume(connection: redis.Redis, sink: str) -> bool:
+    """Resume a paused sink; False when it was not paused."""
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.hdel(keys.outbox(sink), "paused", "paused_reason", "paused_at")
+        wake(pipe)
+        removed, *_ = pipe.execute()
+    return bool(removed)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkState:
+    name: str
+    state: str  # closed, open, half_open
+    paused: bool
+    paused_reason: str
+    paused_at: str
+    failures: int
+    probe_at_ms: int
+    held: int  # deliveries waiting in its lanes, the ones in flight included
+    in_flight: int
+
+    @property
+    def shown(self) -> str:
+        return "paused" if self.paused else self.state
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "state": self.shown,
+            "breaker": self.state,
+            "in_flight": self.in_flight,
+            "held": self.held,
+            "failures": self.failures,
+        }
+        if self.paused:
+            found |= {"paused_reason": self.paused_reason, "paused_at": self.paused_at}
+        if self.state == OPEN:
+            found["probe_in_s"] = max(0.0, round((self.probe_at_ms - now_ms()) / 1000, 1))
+        return found
+
+
+def ask_states(pipe: Any, sinks: Iterable[str]) -> None:
+    """Queue on ``pipe`` (sync or async) what ``parse_states`` reads, two commands per sink."""
+    for sink in sinks:
+        pipe.hgetall(keys.outbox(sink))
+        pipe.zcard(keys.outbox_leases(sink))
+
+
+def parse_states(replies: list[Any], sinks: Iterable[str]) -> dict[str, SinkState]:
+    found: dict[str, SinkState] = {}
+    for index, sink in enumerate(sinks):
+        raw, in_flight = replies[2 * index], replies[2 * index + 1]
+        fields = {key.decode(): value.decode() for key, value in raw.items()}
+        found[sink] = SinkState(
+            sink,
+            fields.get("state", CLOSED),
+            "paused" in fields,
+            fields.get("paused_reason", ""),
+            fields.get("paused_at", ""),
+            int(fields.get("failures", 0)),
+            int(float(fields.get("probe_at", 0))),
+            max(0, int(fields.get("held", 0))),
+            int(in_flight),
+        )
+    return found
+
+
+def states(connection: redis.Redis, sinks: Iterable[str]) -> dict[str, SinkState]:
+    sinks = list(sinks)
+    with connection.pipeline(transaction=False) as pipe:
+        ask_states(pipe, sinks)
+        return parse_states(pipe.execute(), sinks)
