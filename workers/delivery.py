@@ -33,7 +33,8 @@ JITTER = 0.2  # each retry waits its interval ±20%
 ATTEMPTS_KEPT = 200
 
 PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
-HELD = "held"  # a failed probe of an open sink: tried again when the breaker allows, no retry spent
+HELD = "held"  # a failure while the sink's breaker is open: tried again when the breaker allows, no retry spent
+RELEASE_RETRY_MS = 60_000
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -162,7 +163,7 @@ def deliver(connection: redis.Redis, event_id: str, sink_name: str, attempt_numb
     event = Event.from_json(raw)
     item_id = delivery_id(event_id, sink_name)
     queued = outbox.enqueue(connection, sink_name, member(event), item_id, keys.delivery(item_id),
-                            failures=max(0, attempt_number - 1))  # fmt: skip
+                            outbox.RETRY_JOB, failures=max(0, attempt_number - 1))  # fmt: skip
     return "queued" if queued else "already queued"
 
 
@@ -184,6 +185,21 @@ def _breaker(sink_name: str) -> tuple[int, float, float]:
     return (configured.breaker.failures, configured.breaker.probe_after, configured.breaker.probe_max)
 
 
+def _breaker_open(connection: redis.Redis, sink_name: str) -> bool:
+    """The breaker opened while this attempt was out: its failure is held like the others, not counted."""
+    return connection.hget(keys.outbox(sink_name), "state") not in (None, outbox.CLOSED.encode())
+
+
+def release(connection: redis.Redis, taken: outbox.Taken, reason: str) -> None:
+    """An attempt that failed in our code, not at the sink: tried again in a minute, its subject's lane kept."""
+    key = keys.delivery(taken.delivery_id)
+    fields = {"last_error": reason[:500], "updated_at": utc_now()} if connection.exists(key) else {}
+    with connection.pipeline(transaction=True) as pipe:
+        completion = outbox.Completion(outbox.RETRY, outbox.NEUTRAL, retry_in_ms=RELEASE_RETRY_MS)
+        outbox.complete_in(pipe, taken, key, completion, fields, _breaker(taken.sink))
+        pipe.execute()
+
+
 def _finish(connection: redis.Redis, taken: outbox.Taken, status: str, reason: str) -> str:
     """End a taken delivery that is not attempted: dropped (no event, no sink) or already delivered."""
     key = keys.delivery(taken.delivery_id)
@@ -203,7 +219,6 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it."""
     key = keys.delivery(taken.delivery_id)
     sink_name = taken.sink
-    started_ms = outbox.now_ms()
     status, event_id, attempts_made, failures = connection.hmget(key, "status", "event_id", "attempts", "failures")
     if status is None:
         return _finish(connection, taken, DROPPED, "delivery expired")
@@ -215,7 +230,10 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     )
     if raw is None:
         return _finish(connection, taken, DROPPED, "event expired or deleted")
-    event = Event.from_json(raw)
+    try:
+        event = Event.from_json(raw)
+    except (ValueError, TypeError, KeyError) as failure:
+        return _finish(connection, taken, DROPPED, f"event unreadable: {type(failure).__name__}")
     structlog.contextvars.bind_contextvars(event_id=event.id)
     attempt_number = int(attempts_made or 0) + 1
     started = time.perf_counter()
@@ -248,16 +266,18 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     else:
         counted = int(failures or 0) + 1
         health = outbox.NEUTRAL if error.permanent else outbox.FAILURE
-        not_before = 0 if error.retry_after is None else started_ms + int(max(error.retry_after, 1.0) * 1000)
-        if taken.probe and not error.permanent:  # the breaker decides when it is tried again, not the schedule
+        not_before = 0 if error.retry_after is None else int(max(error.retry_after, 1.0) * 1000)
+        if not error.permanent and (taken.probe or _breaker_open(connection, sink_name)):
+            # the breaker decides when it is tried again, not the retry schedule: no retry spent
             outcome, counted = HELD, counted - 1
-            completion = outbox.Completion(outbox.HOLD, health, not_before_ms=not_before)
+            completion = outbox.Completion(outbox.HOLD, health, not_before_in_ms=not_before)
         else:
             intervals = settings.config().sinks[sink_name].retry_intervals
             delay = None if error.permanent else backoff(intervals, counted, error.retry_after)
             outcome = DEAD if delay is None else PENDING
-            retry_at = 0 if delay is None else outbox.now_ms() + int(delay * 1000)
-            completion = outbox.Completion(outbox.DONE if delay is None else outbox.RETRY, health, retry_at, not_before)
+            retry_in = 0 if delay is None else int(delay * 1000)
+            step = outbox.DONE if delay is None else outbox.RETRY
+            completion = outbox.Completion(step, health, retry_in, not_before, dead=delay is None)
         record |= {
             "outcome": "failed",
             "status_code": error.status_code,
@@ -280,19 +300,13 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
         counted_as = DEAD if outcome == DEAD else record["outcome"]
         telemetry.count(pipe, "workhooks_deliveries", sink_name, counted_as)
         telemetry.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
-        telemetry.observe(
-            pipe, "workhooks_delivery_wait_seconds", max(0, started_ms - taken.ready_ms) / 1000, sink_name
-        )
+        telemetry.observe(pipe, "workhooks_delivery_wait_seconds", taken.waited_ms / 1000, sink_name)
         if outcome == DELIVERED:
             telemetry.observe(pipe, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
-        if outcome == DEAD:
-            died = time.time()
-            pipe.zadd(keys.DEAD_INDEX, {taken.delivery_id: died})
-            trim(pipe, keys.DEAD_INDEX, died)
         (applied, transition), *_ = pipe.execute()
     if transition:
         _breaker_moved(connection, sink_name, transition.decode(), str(error) if error else "")
-    if outcome == DEAD:
+    if outcome == DEAD and applied:  # a holder that had lost its lease announces nothing
         _announce_dead(connection, event, sink_name, taken.delivery_id, str(error))
     log.info(
         "delivery_attempt",
@@ -368,9 +382,8 @@ def replay(connection: redis.Redis, item_id: str) -> str:
     if raw is None:
         return "event expired"
     event = Event.from_json(raw)
-    if not outbox.enqueue(connection, item.sink, member(event), item_id, keys.delivery(item_id), reopen=True):
+    if not outbox.enqueue(connection, item.sink, member(event), item_id, keys.delivery(item_id), outbox.REOPEN):
         return "already pending"
-    connection.zrem(keys.DEAD_INDEX, item_id)
     return "queued"
 
 

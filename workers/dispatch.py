@@ -9,10 +9,12 @@ and what a crash does: docs/delivery.md.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -27,6 +29,8 @@ DEFAULT_THREADS = 64
 # later, nothing queued) it is done.
 SOON = {"full", "probing", "rate", "not_before"}
 SOON_MS = 5_000
+RENEW_EVERY = 2.0  # seconds: the leases of attempts in progress are renewed this often (each lasts >= 10 s)
+STOP_WAIT = 30.0  # on stop, attempts in progress get this long; their leases then run out and others send them
 
 log = structlog.get_logger("workhooks.worker")
 
@@ -41,24 +45,25 @@ class Dispatcher:
         self.connection = connection
         self.size = size or threads()
         self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="workhooks-deliver")
-        self.busy = 0
+        self.busy: dict[str, outbox.Taken] = {}  # token -> what that sending thread holds
         self.changed = threading.Condition()
         self.name = secrets.token_hex(6)
         self.counter = itertools.count()
         self.turn = 0
+        self.renewed = time.monotonic()
 
     def free(self) -> int:
         with self.changed:
-            return self.size - self.busy
+            return self.size - len(self.busy)
 
     def pass_once(self) -> tuple[int, int, bool]:
-        """One take per sink while threads are free: (taken, earliest time (ms) worth looking again, any soon)."""
+        """One take per sink while threads are free: (taken, ms until worth looking again, any soon)."""
         config = settings.config()
         names = list(config.sinks)
         if not names:
-            return 0, outbox.now_ms() + outbox.IDLE_WAIT_MS, False
+            return 0, outbox.IDLE_WAIT_MS, False
         self.turn = (self.turn + 1) % len(names)
-        taken, due, soon = 0, outbox.now_ms() + outbox.IDLE_WAIT_MS, False
+        taken, due, soon = 0, outbox.IDLE_WAIT_MS, False
         for name in names[self.turn :] + names[: self.turn]:
             if self.free() <= 0:
                 break
@@ -77,18 +82,24 @@ class Dispatcher:
                 taken += 1
                 self._start(found)
                 continue
-            if found.until_ms:
-                due = min(due, found.until_ms)
-            soon = (
-                soon
-                or (found.reason in SOON)
-                or (found.reason == "later" and found.until_ms - outbox.now_ms() < SOON_MS)
-            )
+            if found.in_ms:
+                due = min(due, found.in_ms)
+            soon = soon or found.reason in SOON or (found.reason == "later" and found.in_ms < SOON_MS)
         return taken, due, soon
+
+    def renew(self) -> None:
+        """Keep the leases of slow attempts in progress, so nobody takes them for a dead worker's."""
+        if time.monotonic() - self.renewed < RENEW_EVERY:
+            return
+        self.renewed = time.monotonic()
+        with self.changed:
+            held = list(self.busy.values())
+        for sink in {taken.sink for taken in held}:
+            outbox.renew(self.connection, sink, delivery.lease_ms(sink), [t for t in held if t.sink == sink])
 
     def _start(self, taken: outbox.Taken) -> None:
         with self.changed:
-            self.busy += 1
+            self.busy[taken.token] = taken
         self.pool.submit(self._send, taken)
 
     def _send(self, taken: outbox.Taken) -> None:
@@ -96,19 +107,25 @@ class Dispatcher:
             structlog.contextvars.clear_contextvars()  # a pool thread runs delivery after delivery
             with structlog.contextvars.bound_contextvars(delivery_id=taken.delivery_id, sink=taken.sink):
                 delivery.attempt(self.connection, taken)
-        except Exception:  # Redis gone mid-way, or a bug: the lease expires and the attempt is made again
-            log.exception("delivery_not_completed", reason="tried again when its lease expires", sink=taken.sink)
+        except redis.RedisError:  # Redis gone mid-way: the lease runs out and the attempt is made again
+            log.exception("delivery_not_completed", reason="Redis; tried again when its lease runs out")
+        except Exception as error:  # a bug of ours: recorded, tried again in a minute, the lane kept
+            log.exception("delivery_failed_in_workhooks", reason="tried again in a minute")
+            with contextlib.suppress(redis.RedisError):
+                delivery.release(self.connection, taken, f"{type(error).__name__}: {error}")
         finally:
             with self.changed:
-                self.busy -= 1
+                self.busy.pop(taken.token, None)
                 self.changed.notify_all()
 
     def wait(self, due_ms: int, stop: threading.Event) -> None:
-        """Until a wake token, a free thread, or ``due_ms``: at most IDLE_WAIT_MS."""
+        """Until a wake token, a free thread, or ``due_ms`` from now: at most IDLE_WAIT_MS."""
         with self.changed:
-            while self.busy >= self.size and not stop.is_set():
-                self.changed.wait(0.5)
-        timeout = min(max(due_ms - outbox.now_ms(), 10), outbox.IDLE_WAIT_MS) / 1000
+            if len(self.busy) >= self.size:
+                while len(self.busy) >= self.size and not stop.is_set():
+                    self.changed.wait(0.5)
+                return  # a thread is free: look again at once
+        timeout = min(max(due_ms, 10), outbox.IDLE_WAIT_MS) / 1000
         self.connection.blpop([keys.OUTBOX_WAKE], timeout=timeout)
 
     def run(self, stop: threading.Event, burst: bool = False) -> None:
@@ -116,6 +133,7 @@ class Dispatcher:
         log.info("dispatcher_started", threads=self.size, burst=burst)
         while not stop.is_set():
             try:
+                self.renew()
                 taken, due, soon = self.pass_once()
                 if taken and self.free() > 0:
                     continue
@@ -128,25 +146,42 @@ class Dispatcher:
             except Exception:  # a bug must not stop deliveries for good: log it, go on
                 log.exception("dispatcher_pass_failed")
                 stop.wait(1.0)
-        self.pool.shutdown(wait=True)  # what is in flight finishes (each attempt is bounded by its timeout)
-        log.info("dispatcher_stopped")
+        self.finish()
+
+    def finish(self) -> None:
+        """Let attempts in progress end (bounded); what is still out then goes to another worker with its lease."""
+        ends = time.monotonic() + STOP_WAIT
+        with self.changed:
+            while self.busy and time.monotonic() < ends:
+                self.changed.wait(0.5)
+            left = len(self.busy)
+        self.pool.shutdown(wait=left == 0, cancel_futures=True)
+        log.info("dispatcher_stopped", abandoned=left)
+
+    def abandoned(self) -> int:
+        with self.changed:
+            return len(self.busy)
 
 
-def drain(connection: redis.Redis, limit_s: float = 120.0, size: int | None = None) -> None:
-    """Deliver everything due now or soon, then return (`workhooks worker --burst`, tests); bounded by ``limit_s``."""
+def drain(connection: redis.Redis, limit_s: float = 120.0, size: int | None = None) -> int:
+    """Deliver everything due now or soon, then return (`workhooks worker --burst`, tests); bounded by
+    ``limit_s`` (plus STOP_WAIT for attempts in progress). Returns the attempts left in progress."""
     stop = threading.Event()
     timer = threading.Timer(limit_s, stop.set)
     timer.daemon = True
     timer.start()
+    dispatcher = Dispatcher(connection, size)
     try:
-        Dispatcher(connection, size).run(stop, burst=True)
+        dispatcher.run(stop, burst=True)
     finally:
         timer.cancel()
+    return dispatcher.abandoned()
 
 
-def start(connection: redis.Redis) -> tuple[threading.Thread, threading.Event]:
+def start(connection: redis.Redis) -> tuple[threading.Thread, threading.Event, Dispatcher]:
     """The dispatcher on a thread of its own; set the event to stop it, then join the thread."""
     stop = threading.Event()
-    thread = threading.Thread(target=Dispatcher(connection).run, args=(stop,), name="workhooks-dispatch", daemon=True)
+    dispatcher = Dispatcher(connection)
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="workhooks-dispatch", daemon=True)
     thread.start()
-    return thread, stop
+    return thread, stop, dispatcher

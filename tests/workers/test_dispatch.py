@@ -175,3 +175,63 @@ def test_sink_defaults_and_rate_limits_validate() -> None:
     for bad in ({}, {"per_second": 1, "per_minute": 60}, {"per_second": 0}):
         with pytest.raises(ValueError, match="rate_limit"):
             Config.model_validate({"sinks": {"x": {"type": "log", "rate_limit": bad}}})
+
+
+def test_a_holder_that_lost_its_lease_records_its_attempt_but_no_dead_letter(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure('{type: webhook, url: "http://127.0.0.1:9/x", allow_private: true, retry_intervals: []}')
+    opened(rdb, event(6))
+    stale = take(rdb, lease_ms=100)
+    time.sleep(0.2)  # its worker stalled past the lease: another takes the same delivery
+    live = take(rdb)
+    assert isinstance(stale, outbox.Taken) and isinstance(live, outbox.Taken)
+    assert delivery.attempt(rdb, stale) == delivery.DEAD  # what it saw; but it no longer holds the delivery
+    assert rdb.zcard(keys.DEAD_INDEX) == 0 and rdb.hget(keys.delivery(stale.delivery_id), "status") == b"pending"
+    assert delivery.attempt(rdb, live) == delivery.DEAD
+    assert rdb.zrange(keys.DEAD_INDEX, 0, -1) == [live.delivery_id.encode()]
+
+
+def test_a_slow_attempt_keeps_its_lease_while_its_worker_renews_it(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure("{type: log}")
+    opened(rdb, event(7))
+    slow = take(rdb, lease_ms=300)
+    assert isinstance(slow, outbox.Taken)
+    for _ in range(3):
+        time.sleep(0.2)
+        assert outbox.renew(rdb, "erp", 300, [slow]) == 1
+    assert take(rdb) == outbox.Refused("empty", 0)  # 600 ms on, still its: nobody sends it twice
+    assert outbox.renew(rdb, "erp", 300, [dataclasses.replace(slow, token="another")]) == 0
+
+
+def test_queue_pending_leaves_a_delivery_the_previous_release_attempted_to_its_retry_job(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure("{type: log}")
+    item = event(8)
+    rdb.set(keys.event(item.id), item.to_json())
+    rdb.hset(keys.delivery(f"{item.id}-erp"), mapping={"event_id": item.id, "sink": "erp", "status": "pending",
+                                                       "attempts": 1, "queued": 1})  # fmt: skip
+    assert delivery.queue_pending(rdb, item, ["erp"]) == []  # its Retry-After and schedule stay its job's
+    rdb.hset(keys.delivery(f"{item.id}-erp"), mapping={"attempts": 0})
+    rdb.hdel(keys.delivery(f"{item.id}-erp"), "queued")
+    assert delivery.queue_pending(rdb, item, ["erp"]) == ["erp"]  # never attempted nor queued: now queued
+
+
+def test_failures_of_attempts_out_when_the_breaker_opened_spend_no_retry(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure(
+        '{type: webhook, url: "http://127.0.0.1:9/x", allow_private: true, retry_intervals: [60],'
+        " breaker: {failures: 1, probe_after: 30}}"
+    )
+    opened(rdb, event(9), event(10))
+    first, second = take(rdb), take(rdb)
+    assert isinstance(first, outbox.Taken) and isinstance(second, outbox.Taken)
+    assert delivery.attempt(rdb, first) == delivery.PENDING  # counted; the breaker opens
+    assert delivery.attempt(rdb, second) == delivery.HELD  # out when it opened: held, not counted
+    assert rdb.hget(keys.delivery(second.delivery_id), "failures") == b"0"
+    assert outbox.states(rdb, ["erp"])["erp"].state == outbox.OPEN
+    assert int(rdb.hget(keys.outbox("erp"), "backoff_ms") or 0) == 30_000  # and did not move the breaker

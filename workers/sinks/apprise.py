@@ -7,6 +7,7 @@ stripped of the URL's secrets, and becomes the attempt's error.
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
@@ -19,6 +20,9 @@ from workhooks.core.redact import redact
 from workhooks.core.templates import Template
 
 MIN_SECRET_PART = 6
+# Apprise's log is one per process, and its capture is how a failure's reason is read: one send at a
+# time per worker process, so one sink's reason never carries another's lines (or its secrets).
+CAPTURING = threading.Lock()
 
 
 def url_secrets(url: str) -> list[str]:
@@ -44,7 +48,7 @@ class AppriseSink:
             raise DeliveryError("Apprise does not understand this URL (see its list of services)", permanent=True)
         message = render(event, template)
         body = message.body + (f"\n{message.link}" if message.link else "")
-        with apprise.LogCapture(level=logging.INFO) as captured:  # type: ignore[no-untyped-call]
+        with CAPTURING, apprise.LogCapture(level=logging.INFO) as captured:  # type: ignore[no-untyped-call]
             delivered = self.notifier.notify(body=body or message.title, title=message.title)
         if not delivered:
             lines = [line for line in captured.getvalue().splitlines() if "WARNING" in line or "ERROR" in line]

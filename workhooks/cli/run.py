@@ -65,23 +65,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settle_garbage_collector()
     if args.burst:
         for _ in range(BURST_ROUNDS):  # a dead letter's event is processing work again, and so on: bounded
-            if _run_rq(args, connection) is not None:
-                return 1
-            dispatch.drain(connection)
+            _run_rq(args, connection)
+            if dispatch.drain(connection):
+                _abandon("--burst")
             if not connection.llen(keys.QUEUE_KEY) and not connection.llen(keys.INBOX):
                 break
         return 0
-    started: list[tuple[Any, Any]] = []
+    started: list[tuple[Any, Any, Any]] = []
     try:
-        code = _run_rq(args, connection, lambda: started.append(dispatch.start(connection)))
+        _run_rq(args, connection, lambda: started.append(dispatch.start(connection)))
     finally:
-        for thread, stop in started:
+        for thread, stop, dispatcher in started:
             stop.set()
-            thread.join(timeout=keys.DELIVERY.timeout + STOP_TIMEOUT)  # in-flight attempts finish, each bounded
-    return code or 0
+            thread.join(timeout=dispatch.STOP_WAIT + STOP_TIMEOUT)
+            if thread.is_alive() or dispatcher.abandoned():
+                _abandon("a stop")
+    return 0
 
 
-def _run_rq(args: argparse.Namespace, connection: redis.Redis, checked_layout: Any = None) -> int | None:
+def _abandon(why: str) -> None:
+    """Attempts still out after their grace: exit without waiting for their threads; their leases run out
+    and another worker sends them (the one repeat docs/delivery.md allows)."""
+    structlog.get_logger("workhooks.worker").warning("worker_exiting_with_attempts_in_progress", on=why)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _run_rq(args: argparse.Namespace, connection: redis.Redis, checked_layout: Any = None) -> None:
     """RQ's worker until a signal (or --burst) stops it, restarted when it quits on an error or Redis goes."""
     from workers.worker import Worker, maintenance_interval, worker_ttl
 
@@ -106,7 +117,7 @@ def _run_rq(args: argparse.Namespace, connection: redis.Redis, checked_layout: A
             worker.work(with_scheduler=True, logging_level=os.environ.get("RQ_LOG_LEVEL", "WARNING"), burst=args.burst)
             # work() also returns after quitting on an error; only a signal (or --burst) is a real stop.
             if args.burst or getattr(worker, "_shutdown_requested_date", True) is not None:
-                return None
+                return
             reason = "the RQ worker quit on an error (see above)"
         except (redis.ConnectionError, redis.TimeoutError) as error:
             reason = str(error)[:200]

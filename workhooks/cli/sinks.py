@@ -75,7 +75,8 @@ def register(commands: Any) -> None:
     sinks.set_defaults(func=cmd_list)
     actions = sinks.add_subparsers(dest="action")
     listing = actions.add_parser("list", help="each sink: where it delivers, state, in flight, held, rate")
-    common.add_json(listing)
+    # --json before or after `list`: the subcommand's default must not undo the parent's
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document on stdout")
     listing.set_defaults(func=cmd_list)
     pause = actions.add_parser("pause", help="hold a sink's deliveries (no attempts, no retries spent)")
     pause.add_argument("name")

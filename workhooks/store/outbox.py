@@ -47,39 +47,53 @@ local function wake()
   redis.call('LPUSH', '{keys.OUTBOX_WAKE}', 1)
   redis.call('LTRIM', '{keys.OUTBOX_WAKE}', 0, {keys.OUTBOX_WAKE_MAX - 1})
 end
+-- Redis's clock, not the caller's: leases, rates and probes mean the same for every worker
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 """
 
-# KEYS: delivery hash, sink hash, ready, lane. ARGV: member, delivery id, now (ms), reopen (1: a dead
-# or dropped delivery goes pending again), failures (for a previous release's retry job; "" keeps them), lane TTL.
-# A delivery already in a lane, or (without reopen) not pending, is left alone: 0.
+# KEYS: delivery hash, sink hash, ready, lane, dead index. ARGV: member, delivery id, mode, failures
+# (for a previous release's retry job; "" keeps them), lane TTL. Modes: "pending" (a delivery the
+# previous release's processing never attempted nor queued), "retry" (that release's retry job: its
+# failures given), "reopen" (a dead or dropped delivery replayed; it leaves the dead index).
+# A delivery already in a lane, or not in the state its mode expects, is left alone: 0.
 _ENQUEUE = (
     _WAKE
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or redis.call('HEXISTS', KEYS[1], 'lane') == 1 then return 0 end
-if ARGV[4] == '1' then
+local mode = ARGV[3]
+if mode == 'reopen' then
   if status ~= 'dead' and status ~= 'dropped' then return 0 end
   redis.call('HSET', KEYS[1], 'status', 'pending', 'failures', 0, 'next_attempt_at', '')
+  redis.call('ZREM', KEYS[5], ARGV[2])
 elseif status ~= 'pending' then
   return 0
+elseif mode == 'pending' then
+  local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or 0) or 0
+  if attempts > 0 or redis.call('HEXISTS', KEYS[1], 'queued') == 1 then return 0 end  -- its retry job will
 end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'failures', ARGV[5]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'failures', ARGV[4]) end
 redis.call('HSET', KEYS[1], 'lane', 1)
 redis.call('RPUSH', KEYS[4], ARGV[2])
-redis.call('EXPIRE', KEYS[4], ARGV[6])
-redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[3], 'NX', now_ms(), ARGV[1])
 redis.call('HINCRBY', KEYS[2], 'held', 1)
 wake()
 return 1
 """
 )
 
-# KEYS: sink hash, ready, leases, owners. ARGV: now, max in flight, lease ms, rate interval ms (0: none),
+# KEYS: sink hash, ready, leases, owners. ARGV: max in flight, lease ms, rate interval ms (0: none),
 # burst, token, lane prefix.
-# Returns {'take', member, delivery id, ready at, probe} or {reason, until (ms, 0: unknown)}.
-_TAKE = """
-local now = tonumber(ARGV[1])
-local prefix = ARGV[7]
+# Returns {'take', member, delivery id, waited ms, probe} or {reason, in ms (0: unknown)}.
+_TAKE = (
+    _WAKE
+    + """
+local now = now_ms()
+local prefix = ARGV[6]
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
   redis.call('ZREM', KEYS[3], member)
   redis.call('HDEL', KEYS[4], member)
@@ -89,7 +103,8 @@ local sink = redis.call('HMGET', KEYS[1], 'paused', 'state', 'probe_at', 'tat', 
 if sink[1] then return {'paused', 0} end
 local state = sink[2] or 'closed'
 if state == 'open' then
-  if now < tonumber(sink[3]) then return {'open', tonumber(sink[3])} end
+  local probe_at = tonumber(sink[3]) or 0
+  if now < probe_at then return {'open', probe_at - now} end
   state = 'half_open'
   redis.call('HSET', KEYS[1], 'state', state)
 end
@@ -98,78 +113,106 @@ local probe = 0
 if state == 'half_open' then
   if in_flight > 0 then return {'probing', 0} end
   probe = 1
-elseif in_flight >= tonumber(ARGV[2]) then
+elseif in_flight >= tonumber(ARGV[1]) then
   return {'full', 0}
 end
-if sink[5] and now < tonumber(sink[5]) then return {'not_before', tonumber(sink[5])} end
+local not_before = tonumber(sink[5]) or 0
+if now < not_before then return {'not_before', not_before - now} end
 for _ = 1, 32 do
   local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   if #head == 0 then return {'empty', 0} end
   local member, ready = head[1], tonumber(head[2])
-  if ready > now then return {'later', ready} end
+  if ready > now then return {'later', ready - now} end
   local delivery = redis.call('LINDEX', prefix .. member, 0)
   if redis.call('ZSCORE', KEYS[3], member) or not delivery then
     redis.call('ZREM', KEYS[2], member)  -- in flight (complete puts it back), or nothing left in its lane
   else
-    local interval = tonumber(ARGV[4])
+    local interval = tonumber(ARGV[3])
     if interval > 0 then
-      local tat = math.max(tonumber(sink[4] or 0), now) + interval
-      local allowed = tat - tonumber(ARGV[5]) * interval
-      if now < allowed then return {'rate', math.ceil(allowed)} end
+      local tat = math.max(tonumber(sink[4]) or 0, now) + interval
+      local allowed = tat - tonumber(ARGV[4]) * interval
+      if now < allowed then return {'rate', math.ceil(allowed - now)} end
       redis.call('HSET', KEYS[1], 'tat', tat)
     end
     redis.call('ZREM', KEYS[2], member)
-    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), member)
-    redis.call('HSET', KEYS[4], member, ARGV[6])
-    return {'take', member, delivery, ready, probe}
+    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), member)
+    redis.call('HSET', KEYS[4], member, ARGV[5])
+    return {'take', member, delivery, now - ready, probe}
   end
 end
-return {'later', now}
+return {'later', 0}
 """
+)
 
-# KEYS: sink hash, ready, leases, owners, lane, delivery hash. ARGV: member, delivery id, token, now,
-# outcome (done/retry/hold), ready at (ms, for retry), health (1/-1/0), breaker failures, probe after ms,
-# probe max ms, not before (ms, 0: none), then field/value pairs for the delivery hash.
-# Returns {applied (0: the lease was lost), transition ('' / 'open' / 'closed')}.
+# KEYS: leases, owners. ARGV: lease ms, then member/token pairs: each lease still held with its token
+# runs lease ms from now (a slow attempt in progress is not taken for a dead one).
+_RENEW = (
+    _WAKE
+    + """
+local till = now_ms() + tonumber(ARGV[1])
+local renewed = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('ZADD', KEYS[1], 'XX', till, ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return renewed
+"""
+)
+
+# KEYS: sink hash, ready, leases, owners, lane, delivery hash, dead index. ARGV: member, delivery id,
+# token, outcome (done/retry/hold), retry in ms, health (1/-1/0), breaker failures, probe after ms,
+# probe max ms, not before in ms (0: none), probe (1/0), dead (1: add to the dead index), dead index TTL
+# (s), then field/value pairs for the delivery hash.
+# Returns {applied (0: the lease was lost: nothing changed), transition ('' / 'open' / 'closed')}.
 _COMPLETE = (
     _WAKE
     + """
-local member, now = ARGV[1], tonumber(ARGV[4])
+local member, now = ARGV[1], now_ms()
 if redis.call('HGET', KEYS[4], member) ~= ARGV[3] then return {0, ''} end
 redis.call('ZREM', KEYS[3], member)
 redis.call('HDEL', KEYS[4], member)
-if #ARGV > 11 then redis.call('HSET', KEYS[6], unpack(ARGV, 12)) end
-if ARGV[5] == 'done' then
+if #ARGV > 13 then redis.call('HSET', KEYS[6], unpack(ARGV, 14)) end
+if ARGV[12] == '1' then
+  redis.call('ZADD', KEYS[7], math.floor(now / 1000), ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', math.floor(now / 1000) - tonumber(ARGV[13]))
+  redis.call('EXPIRE', KEYS[7], ARGV[13])
+end
+if ARGV[4] == 'done' then
   if redis.call('LINDEX', KEYS[5], 0) == ARGV[2] then
     redis.call('LPOP', KEYS[5])
     redis.call('HINCRBY', KEYS[1], 'held', -1)
   end
   redis.call('HDEL', KEYS[6], 'lane')
   if redis.call('LLEN', KEYS[5]) > 0 then redis.call('ZADD', KEYS[2], now, member) end
-elseif ARGV[5] == 'retry' then
-  redis.call('ZADD', KEYS[2], tonumber(ARGV[6]), member)
+elseif ARGV[4] == 'retry' then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), member)
 else
   redis.call('ZADD', KEYS[2], now, member)
 end
-if tonumber(ARGV[11]) > 0 then
-  local held = tonumber(redis.call('HGET', KEYS[1], 'not_before') or 0)
-  if tonumber(ARGV[11]) > held then redis.call('HSET', KEYS[1], 'not_before', ARGV[11]) end
+if tonumber(ARGV[10]) > 0 then
+  local till = now + tonumber(ARGV[10])
+  if till > (tonumber(redis.call('HGET', KEYS[1], 'not_before')) or 0) then
+    redis.call('HSET', KEYS[1], 'not_before', till)
+  end
 end
 if redis.call('ZCARD', KEYS[2]) > 0 then wake() end  -- a slot is free: whoever is idle takes the next
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if ARGV[7] == '1' then
+if state ~= 'closed' and ARGV[11] ~= '1' then return {1, ''} end  -- only the probe moves an open breaker
+if ARGV[6] == '1' then
   redis.call('HSET', KEYS[1], 'failures', 0)
   if state ~= 'closed' then
     redis.call('HSET', KEYS[1], 'state', 'closed')
     redis.call('HDEL', KEYS[1], 'probe_at', 'backoff_ms', 'opened_at')
     return {1, 'closed'}
   end
-elseif ARGV[7] == '-1' then
+elseif ARGV[6] == '-1' then
   local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
-  if state == 'half_open' or (state == 'closed' and failures >= tonumber(ARGV[8])) then
-    local backoff = tonumber(ARGV[9])
-    if state == 'half_open' then
-      backoff = math.min(tonumber(redis.call('HGET', KEYS[1], 'backoff_ms') or ARGV[9]) * 2, tonumber(ARGV[10]))
+  if state ~= 'closed' or failures >= tonumber(ARGV[7]) then
+    local backoff = tonumber(ARGV[8])
+    if state ~= 'closed' then
+      backoff = math.min((tonumber(redis.call('HGET', KEYS[1], 'backoff_ms')) or backoff) * 2, tonumber(ARGV[9]))
     else
       redis.call('HSET', KEYS[1], 'opened_at', now)
     end
@@ -183,7 +226,9 @@ return {1, ''}
 
 _enqueue = redis.Redis().register_script(_ENQUEUE)
 _take = redis.Redis().register_script(_TAKE)
+_renew = redis.Redis().register_script(_RENEW)
 _complete = redis.Redis().register_script(_COMPLETE)
+PENDING_ONLY, RETRY_JOB, REOPEN = "pending", "retry", "reopen"
 
 
 def enqueue(
@@ -192,13 +237,13 @@ def enqueue(
     member: str,
     delivery_id: str,
     delivery_key: str,
-    reopen: bool = False,
+    mode: str = PENDING_ONLY,
     failures: int | None = None,
 ) -> bool:
-    """Queue a delivery that is in no lane: pending (a previous release's), or dead/dropped (``reopen``)."""
+    """Queue a delivery that is in no lane (the modes: ``_ENQUEUE``); False when it was left alone."""
     script_keys = [delivery_key, keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_lane(sink, member)]
-    args: list[str | int] = [member, delivery_id, now_ms(), int(reopen), "" if failures is None else failures]
-    args.append(keys.EVENT_TTL)
+    script_keys.append(keys.DEAD_INDEX)
+    args: list[str | int] = [member, delivery_id, mode, "" if failures is None else failures, keys.EVENT_TTL]
     return bool(_enqueue(keys=script_keys, args=args, client=connection))
 
 
@@ -208,36 +253,47 @@ class Taken:
     member: str
     delivery_id: str
     token: str
-    ready_ms: int
+    waited_ms: int  # from when it was due to now: the sink's rate, slots, pause or breaker
     probe: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str  # paused, open, probing, full, not_before, rate, later, empty
-    until_ms: int  # when it may change (0: not known; a completion or a wake token says)
+    in_ms: int  # how long until it may change (0: not known; a completion or a wake token says)
 
 
 def take(
     connection: redis.Redis, sink: str, token: str, in_flight: int, lease_ms: int, interval_ms: float, burst: int
 ) -> Taken | Refused:
     script_keys = [keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_leases(sink), keys.outbox_owners(sink)]
-    args: list[str | int | float] = [now_ms(), in_flight, lease_ms, interval_ms, burst, token]
-    args.append(keys.outbox_lane_prefix(sink))
+    args: list[str | int | float] = [in_flight, lease_ms, interval_ms, burst, token, keys.outbox_lane_prefix(sink)]
     reply = _take(keys=script_keys, args=args, client=connection)
     reason = reply[0].decode()
     if reason != "take":
-        return Refused(reason, int(reply[1]))
+        return Refused(reason, max(0, int(reply[1])))
     member, delivery_id = reply[1].decode(), reply[2].decode()
-    return Taken(sink, member, delivery_id, token, int(reply[3]), bool(reply[4]))
+    return Taken(sink, member, delivery_id, token, max(0, int(reply[3])), bool(reply[4]))
+
+
+def renew(connection: redis.Redis, sink: str, lease_ms: int, held: Iterable[Taken]) -> int:
+    """Extend the leases still held on ``held`` (taken from ``sink``) to ``lease_ms`` from now."""
+    pairs: list[str | int] = [lease_ms]
+    for taken in held:
+        pairs += [taken.member, taken.token]
+    if len(pairs) == 1:
+        return 0
+    script_keys = [keys.outbox_leases(sink), keys.outbox_owners(sink)]
+    return int(_renew(keys=script_keys, args=pairs, client=connection))
 
 
 @dataclass(frozen=True, slots=True)
 class Completion:
     outcome: str  # DONE, RETRY, HOLD
     health: str  # SUCCESS, FAILURE, NEUTRAL
-    retry_at_ms: int = 0
-    not_before_ms: int = 0
+    retry_in_ms: int = 0
+    not_before_in_ms: int = 0
+    dead: bool = False  # add it to the dead index (only if the lease was still this attempt's)
 
 
 def complete_in(
@@ -249,7 +305,8 @@ def complete_in(
     breaker: tuple[int, float, float],
 ) -> None:
     """Inside the caller's MULTI: end the lease on ``taken`` with ``completion``; the reply is
-    [applied, transition] (``transition``: "open", "closed" or "")."""
+    [applied, transition] (``applied`` 0: the lease had been lost, nothing changed; ``transition``:
+    "open", "closed" or "")."""
     sink, member = taken.sink, taken.member
     script_keys = [
         keys.outbox(sink),
@@ -258,20 +315,23 @@ def complete_in(
         keys.outbox_owners(sink),
         keys.outbox_lane(sink, member),
         delivery_key,
+        keys.DEAD_INDEX,
     ]
     failures, probe_after, probe_max = breaker
     args: list[Any] = [
         member,
         taken.delivery_id,
         taken.token,
-        now_ms(),
         completion.outcome,
-        completion.retry_at_ms,
+        completion.retry_in_ms,
         completion.health,
         failures,
         int(probe_after * 1000),
         int(probe_max * 1000),
-        completion.not_before_ms,
+        completion.not_before_in_ms,
+        int(taken.probe),
+        int(completion.dead),
+        keys.EVENT_TTL,
     ]
     for name, value in fields.items():
         args += [name, "" if value is None else value]
@@ -318,7 +378,7 @@ class SinkState:
         if self.paused:
             found |= {"paused_reason": self.paused_reason, "paused_at": self.paused_at}
         if self.state == OPEN:
-            found["probe_in_s"] = max(0.0, round((self.probe_at_ms - now_ms()) / 1000, 1))
+            found["probe_in_s"] = max(0.0, round((self.probe_at_ms - now_ms()) / 1000, 1))  # this host's clock
         return found
 
 
