@@ -193,25 +193,21 @@ def _breaker_open(connection: redis.Redis, sink_name: str) -> bool:
 def release(connection: redis.Redis, taken: outbox.Taken, reason: str) -> None:
     """An attempt that failed in our code, not at the sink: tried again in a minute, its subject's lane kept."""
     key = keys.delivery(taken.delivery_id)
-    fields = {"last_error": reason[:500], "updated_at": utc_now()} if connection.exists(key) else {}
-    with connection.pipeline(transaction=True) as pipe:
-        completion = outbox.Completion(outbox.RETRY, outbox.NEUTRAL, retry_in_ms=RELEASE_RETRY_MS)
-        outbox.complete_in(pipe, taken, key, completion, fields, _breaker(taken.sink))
-        pipe.execute()
+    fields = {"last_error": reason[:500], "updated_at": utc_now()} if taken.status else {}
+    completion = outbox.Completion(outbox.RETRY, outbox.NEUTRAL, retry_in_ms=RELEASE_RETRY_MS)
+    outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink))
 
 
 def _finish(connection: redis.Redis, taken: outbox.Taken, status: str, reason: str) -> str:
     """End a taken delivery that is not attempted: dropped (no event, no sink) or already delivered."""
     key = keys.delivery(taken.delivery_id)
     fields: dict[str, Any] = {}
-    if status == DROPPED and connection.exists(key):
+    if status == DROPPED and taken.status:
         fields = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
         log.warning("delivery_dropped", reason=reason)
-    with connection.pipeline(transaction=True) as pipe:
-        outbox.complete_in(
-            pipe, taken, key, outbox.Completion(outbox.DONE, outbox.NEUTRAL), fields, _breaker(taken.sink)
-        )
-        pipe.execute()
+    outbox.complete(
+        connection, taken, key, outbox.Completion(outbox.DONE, outbox.NEUTRAL), fields, _breaker(taken.sink)
+    )
     return status
 
 
@@ -219,15 +215,12 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it."""
     key = keys.delivery(taken.delivery_id)
     sink_name = taken.sink
-    status, event_id, attempts_made, failures = connection.hmget(key, "status", "event_id", "attempts", "failures")
-    if status is None:
+    if not taken.status:
         return _finish(connection, taken, DROPPED, "delivery expired")
-    if status == DELIVERED.encode():
+    if taken.status == DELIVERED:
         log.info("delivery_skipped", reason="already delivered")
         return _finish(connection, taken, DELIVERED, "")
-    raw = (
-        connection.get(keys.event(event_id.decode() if isinstance(event_id, bytes) else event_id)) if event_id else None
-    )
+    raw, failures = taken.event, taken.failures
     if raw is None:
         return _finish(connection, taken, DROPPED, "event expired or deleted")
     try:
@@ -235,7 +228,7 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     except (ValueError, TypeError, KeyError) as failure:
         return _finish(connection, taken, DROPPED, f"event unreadable: {type(failure).__name__}")
     structlog.contextvars.bind_contextvars(event_id=event.id)
-    attempt_number = int(attempts_made or 0) + 1
+    attempt_number = taken.attempts + 1
     started = time.perf_counter()
     error: DeliveryError | None = None
     try:
@@ -292,20 +285,16 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
             "next_attempt_at": "" if delay is None else (now() + timedelta(seconds=delay)).isoformat(),
         }
 
-    with connection.pipeline(transaction=True) as pipe:
-        outbox.complete_in(pipe, taken, key, completion, fields, _breaker(sink_name))
-        pipe.rpush(keys.attempts(event.id), json.dumps(record))
-        pipe.ltrim(keys.attempts(event.id), -ATTEMPTS_KEPT, -1)
-        pipe.expire(keys.attempts(event.id), keys.EVENT_TTL)
-        counted_as = DEAD if outcome == DEAD else record["outcome"]
-        telemetry.count(pipe, "workhooks_deliveries", sink_name, counted_as)
-        telemetry.observe(pipe, "workhooks_delivery_seconds", duration / 1000, sink_name)
-        telemetry.observe(pipe, "workhooks_delivery_wait_seconds", taken.waited_ms / 1000, sink_name)
-        if outcome == DELIVERED:
-            telemetry.observe(pipe, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
-        (applied, transition), *_ = pipe.execute()
+    counters = outbox.Counters()
+    telemetry.count(counters, "workhooks_deliveries", sink_name, DEAD if outcome == DEAD else record["outcome"])
+    telemetry.observe(counters, "workhooks_delivery_seconds", duration / 1000, sink_name)
+    telemetry.observe(counters, "workhooks_delivery_wait_seconds", taken.waited_ms / 1000, sink_name)
+    if outcome == DELIVERED:
+        telemetry.observe(counters, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
+    applied, transition = outbox.complete(connection, taken, key, completion, fields, _breaker(sink_name),
+                                          json.dumps(record), counters, ATTEMPTS_KEPT)  # fmt: skip
     if transition:
-        _breaker_moved(connection, sink_name, transition.decode(), str(error) if error else "")
+        _breaker_moved(connection, sink_name, transition, str(error) if error else "")
     if outcome == DEAD and applied:  # a holder that had lost its lease announces nothing
         _announce_dead(connection, event, sink_name, taken.delivery_id, str(error))
     log.info(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import secrets
 import threading
@@ -29,6 +30,9 @@ DEFAULT_THREADS = 64
 # later, nothing queued) it is done.
 SOON = {"full", "probing", "rate", "not_before"}
 SOON_MS = 5_000
+TAKE_AT_ONCE = 16  # deliveries one take may hand out: fewer round trips, and sinks still take turns
+EWMA = 0.2  # weight of the newest attempt in a sink's running averages
+HEADROOM = 1.5
 RENEW_EVERY = 2.0  # seconds: the leases of attempts in progress are renewed this often (each lasts >= 10 s)
 STOP_WAIT = 30.0  # on stop, attempts in progress get this long; their leases then run out and others send them
 
@@ -45,12 +49,27 @@ class Dispatcher:
         self.connection = connection
         self.size = size or threads()
         self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="workhooks-deliver")
-        self.busy: dict[str, outbox.Taken] = {}  # token -> what that sending thread holds
+        self.busy: dict[tuple[str, str], outbox.Taken] = {}  # (sink, subject) -> what a sending thread holds
         self.changed = threading.Condition()
         self.name = secrets.token_hex(6)
         self.counter = itertools.count()
         self.turn = 0
         self.renewed = time.monotonic()
+        self.timing: dict[str, tuple[float, float]] = {}  # sink -> running averages of (wall, CPU) s per attempt
+        self.stopping = threading.Event()
+
+    def useful(self, sink: str, cap: int) -> int:
+        """How many attempts to one sink are worth running at once here (Little's law): while an attempt
+        waits on the destination, others use the CPU; past wall / CPU threads they only queue for the GIL.
+        A sink answering in 100 ms gets dozens, one answering at once two, so its cost per event stays low."""
+        wall, cpu = self.timing.get(sink, (0.0, 0.0))
+        if cpu <= 0:
+            return min(cap, 4)  # nothing measured yet
+        return max(2, min(cap, math.ceil(wall / cpu * HEADROOM) + 1))
+
+    def running(self, sink: str) -> int:
+        with self.changed:
+            return sum(1 for taken in self.busy.values() if taken.sink == sink)
 
     def free(self) -> int:
         with self.changed:
@@ -68,24 +87,52 @@ class Dispatcher:
             if self.free() <= 0:
                 break
             sink = config.sinks[name]
-            rate = sink.rate()
-            found = outbox.take(
-                self.connection,
-                name,
-                f"{self.name}-{next(self.counter)}",
-                sink.in_flight(),
-                delivery.lease_ms(name),
-                rate.interval_ms() if rate is not None else 0,
-                rate.burst if rate is not None else 1,
-            )
-            if isinstance(found, outbox.Taken):
-                taken += 1
-                self._start(found)
+            room = min(self.free(), self.useful(name, sink.in_flight()) - self.running(name), TAKE_AT_ONCE)
+            if room <= 0:
+                soon = True  # its attempts here end soon, and then it gets more
                 continue
-            if found.in_ms:
-                due = min(due, found.in_ms)
-            soon = soon or found.reason in SOON or (found.reason == "later" and found.in_ms < SOON_MS)
+            found, refused = self._take(name, room)
+            for item in found:
+                self._start(item)
+            taken += len(found)
+            if refused.reason == "take":
+                continue  # stopped at the count asked for: more may wait
+            if refused.in_ms:
+                due = min(due, refused.in_ms)
+            soon = soon or refused.reason in SOON or (refused.reason == "later" and refused.in_ms < SOON_MS)
         return taken, due, soon
+
+    def _take(self, name: str, count: int) -> tuple[list[outbox.Taken], outbox.Refused]:
+        sink = settings.config().sinks[name]
+        rate = sink.rate()
+        return outbox.take(
+            self.connection,
+            name,
+            f"{self.name}-{next(self.counter)}",
+            sink.in_flight(),
+            delivery.lease_ms(name),
+            rate.interval_ms() if rate is not None else 0,
+            rate.burst if rate is not None else 1,
+            count,
+        )
+
+    def _next(self, done: outbox.Taken) -> outbox.Taken | None:
+        """A sending thread that finished takes the next delivery of its sink itself, under the same limits:
+        no hand-off through the dispatcher thread, which waits behind the busy threads for the GIL."""
+        if self.stopping.is_set() or done.sink not in settings.config().sinks:
+            return None
+        cap = settings.config().sinks[done.sink].in_flight()
+        room = min(self.free() + 1, self.useful(done.sink, cap) - self.running(done.sink), TAKE_AT_ONCE)
+        if room <= 0:
+            return None
+        found, _ = self._take(done.sink, room)
+        if not found:
+            return None
+        with self.changed:
+            self.busy[found[0].sink, found[0].member] = found[0]
+        for more in found[1:]:  # room for more since it last looked (its concurrency grows as it is measured)
+            self._start(more)
+        return found[0]
 
     def renew(self) -> None:
         """Keep the leases of slow attempts in progress, so nobody takes them for a dead worker's."""
@@ -99,24 +146,41 @@ class Dispatcher:
 
     def _start(self, taken: outbox.Taken) -> None:
         with self.changed:
-            self.busy[taken.token] = taken
+            self.busy[taken.sink, taken.member] = taken
         self.pool.submit(self._send, taken)
 
     def _send(self, taken: outbox.Taken) -> None:
+        current: outbox.Taken | None = taken
+        while current is not None:
+            self._attempt(current)
+            with self.changed:
+                self.busy.pop((current.sink, current.member), None)
+            try:
+                current = self._next(current)
+            except redis.RedisError:
+                current = None
+            finally:
+                with self.changed:
+                    self.changed.notify_all()
+
+    def _attempt(self, taken: outbox.Taken) -> None:
         try:
             structlog.contextvars.clear_contextvars()  # a pool thread runs delivery after delivery
+            wall, cpu = time.perf_counter(), time.thread_time()
             with structlog.contextvars.bound_contextvars(delivery_id=taken.delivery_id, sink=taken.sink):
                 delivery.attempt(self.connection, taken)
+            self._timed(taken.sink, time.perf_counter() - wall, time.thread_time() - cpu)
         except redis.RedisError:  # Redis gone mid-way: the lease runs out and the attempt is made again
             log.exception("delivery_not_completed", reason="Redis; tried again when its lease runs out")
         except Exception as error:  # a bug of ours: recorded, tried again in a minute, the lane kept
             log.exception("delivery_failed_in_workhooks", reason="tried again in a minute")
             with contextlib.suppress(redis.RedisError):
                 delivery.release(self.connection, taken, f"{type(error).__name__}: {error}")
-        finally:
-            with self.changed:
-                self.busy.pop(taken.token, None)
-                self.changed.notify_all()
+
+    def _timed(self, sink: str, wall: float, cpu: float) -> None:
+        with self.changed:
+            old_wall, old_cpu = self.timing.get(sink, (wall, cpu))
+            self.timing[sink] = (old_wall + EWMA * (wall - old_wall), old_cpu + EWMA * (cpu - old_cpu))
 
     def wait(self, due_ms: int, stop: threading.Event) -> None:
         """Until a wake token, a free thread, or ``due_ms`` from now: at most IDLE_WAIT_MS."""
@@ -150,6 +214,7 @@ class Dispatcher:
 
     def finish(self) -> None:
         """Let attempts in progress end (bounded); what is still out then goes to another worker with its lease."""
+        self.stopping.set()
         ends = time.monotonic() + STOP_WAIT
         with self.changed:
             while self.busy and time.monotonic() < ends:

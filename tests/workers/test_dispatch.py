@@ -58,7 +58,8 @@ TOKENS = itertools.count()
 
 
 def take(rdb: redis.Redis, in_flight: int = 8, lease_ms: int = 60_000) -> outbox.Taken | outbox.Refused:
-    return outbox.take(rdb, "erp", f"test-{next(TOKENS)}", in_flight, lease_ms, 0, 1)  # a token per take, as dispatch
+    found, refused = outbox.take(rdb, "erp", f"test-{next(TOKENS)}", in_flight, lease_ms, 0, 1)  # a token per take
+    return found[0] if found else refused
 
 
 def test_one_subject_has_one_delivery_in_flight_and_its_next_waits_for_it(

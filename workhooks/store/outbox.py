@@ -87,8 +87,11 @@ return 1
 )
 
 # KEYS: sink hash, ready, leases, owners. ARGV: max in flight, lease ms, rate interval ms (0: none),
-# burst, token, lane prefix.
-# Returns {'take', member, delivery id, waited ms, probe} or {reason, in ms (0: unknown)}.
+# burst, token, lane prefix, at most how many to take, delivery key prefix, event key prefix.
+# Returns {reason it stopped, in ms (0: unknown), probe, then per take: member, delivery id, waited ms,
+# and the delivery's status, event id, attempts, failures and its event (as stored)}: what the attempt
+# needs, in the same round trip.
+# The reason is 'take' when it stopped at the count asked for.
 _TAKE = (
     _WAKE
     + """
@@ -100,47 +103,57 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
   if redis.call('LLEN', prefix .. member) > 0 then redis.call('ZADD', KEYS[2], now, member) end
 end
 local sink = redis.call('HMGET', KEYS[1], 'paused', 'state', 'probe_at', 'tat', 'not_before')
-if sink[1] then return {'paused', 0} end
+if sink[1] then return {'paused', 0, 0} end
 local state = sink[2] or 'closed'
 if state == 'open' then
   local probe_at = tonumber(sink[3]) or 0
-  if now < probe_at then return {'open', probe_at - now} end
+  if now < probe_at then return {'open', probe_at - now, 0} end
   state = 'half_open'
   redis.call('HSET', KEYS[1], 'state', state)
 end
 local in_flight = redis.call('ZCARD', KEYS[3])
-local probe = 0
+local probe, wanted = 0, tonumber(ARGV[7])
 if state == 'half_open' then
-  if in_flight > 0 then return {'probing', 0} end
-  probe = 1
-elseif in_flight >= tonumber(ARGV[1]) then
-  return {'full', 0}
+  if in_flight > 0 then return {'probing', 0, 0} end
+  probe, wanted = 1, 1
 end
 local not_before = tonumber(sink[5]) or 0
-if now < not_before then return {'not_before', not_before - now} end
-for _ = 1, 32 do
+if now < not_before then return {'not_before', not_before - now, 0} end
+local interval, tat = tonumber(ARGV[3]), tonumber(sink[4]) or 0
+local taken = {'take', 0, probe}
+local reason, wait = 'take', 0
+for _ = 1, wanted + 32 do
+  if (#taken - 3) / 8 >= wanted then break end
+  if probe == 0 and in_flight >= tonumber(ARGV[1]) then reason = 'full'; break end
   local head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  if #head == 0 then return {'empty', 0} end
+  if #head == 0 then reason = 'empty'; break end
   local member, ready = head[1], tonumber(head[2])
-  if ready > now then return {'later', ready - now} end
+  if ready > now then reason, wait = 'later', ready - now; break end
   local delivery = redis.call('LINDEX', prefix .. member, 0)
   if redis.call('ZSCORE', KEYS[3], member) or not delivery then
     redis.call('ZREM', KEYS[2], member)  -- in flight (complete puts it back), or nothing left in its lane
   else
-    local interval = tonumber(ARGV[3])
     if interval > 0 then
-      local tat = math.max(tonumber(sink[4]) or 0, now) + interval
-      local allowed = tat - tonumber(ARGV[4]) * interval
-      if now < allowed then return {'rate', math.ceil(allowed - now)} end
-      redis.call('HSET', KEYS[1], 'tat', tat)
+      local next_tat = math.max(tat, now) + interval
+      local allowed = next_tat - tonumber(ARGV[4]) * interval
+      if now < allowed then reason, wait = 'rate', math.ceil(allowed - now); break end
+      tat = next_tat
     end
     redis.call('ZREM', KEYS[2], member)
     redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), member)
     redis.call('HSET', KEYS[4], member, ARGV[5])
-    return {'take', member, delivery, now - ready, probe}
+    in_flight = in_flight + 1
+    local fields = redis.call('HMGET', ARGV[8] .. delivery, 'status', 'event_id', 'attempts', 'failures')
+    local event = fields[2] and redis.call('GET', ARGV[9] .. fields[2]) or false
+    for _, value in ipairs({member, delivery, now - ready, fields[1] or '', fields[2] or '', fields[3] or '0',
+                            fields[4] or '0', event or ''}) do
+      taken[#taken + 1] = value
+    end
   end
 end
-return {'later', 0}
+if interval > 0 and tat > 0 then redis.call('HSET', KEYS[1], 'tat', tat) end
+taken[1], taken[2] = reason, wait
+return taken
 """
 )
 
@@ -161,19 +174,35 @@ return renewed
 """
 )
 
-# KEYS: sink hash, ready, leases, owners, lane, delivery hash, dead index. ARGV: member, delivery id,
-# token, outcome (done/retry/hold), retry in ms, health (1/-1/0), breaker failures, probe after ms,
-# probe max ms, not before in ms (0: none), probe (1/0), dead (1: add to the dead index), dead index TTL
-# (s), then field/value pairs for the delivery hash.
-# Returns {applied (0: the lease was lost: nothing changed), transition ('' / 'open' / 'closed')}.
+# KEYS: sink hash, ready, leases, owners, lane, delivery hash, dead index, attempts list, worker
+# counters. ARGV: member, delivery id, token, outcome (done/retry/hold), retry in ms, health (1/-1/0),
+# breaker failures, probe after ms, probe max ms, not before in ms (0: none), probe (1/0), dead (1: add
+# to the dead index), TTL of the indexes and the attempts (s), attempts kept, the attempt's record (JSON,
+# '' for none), n, then n field/value pairs for the delivery hash, then counter increments as triples
+# (i|f, field, amount).
+# Returns {applied (0: the lease was lost: only the attempt's record and counters were written),
+# transition ('' / 'open' / 'closed')}.
 _COMPLETE = (
     _WAKE
     + """
 local member, now = ARGV[1], now_ms()
+local n = tonumber(ARGV[16])
+if ARGV[15] ~= '' then  -- the attempt happened, whoever holds the lease now
+  redis.call('RPUSH', KEYS[8], ARGV[15])
+  redis.call('LTRIM', KEYS[8], -tonumber(ARGV[14]), -1)
+  redis.call('EXPIRE', KEYS[8], ARGV[13])
+end
+for i = 17 + 2 * n, #ARGV, 3 do
+  if ARGV[i] == 'f' then
+    redis.call('HINCRBYFLOAT', KEYS[9], ARGV[i + 1], ARGV[i + 2])
+  else
+    redis.call('HINCRBY', KEYS[9], ARGV[i + 1], ARGV[i + 2])
+  end
+end
 if redis.call('HGET', KEYS[4], member) ~= ARGV[3] then return {0, ''} end
 redis.call('ZREM', KEYS[3], member)
 redis.call('HDEL', KEYS[4], member)
-if #ARGV > 13 then redis.call('HSET', KEYS[6], unpack(ARGV, 14)) end
+if n > 0 then redis.call('HSET', KEYS[6], unpack(ARGV, 17, 16 + 2 * n)) end
 if ARGV[12] == '1' then
   redis.call('ZADD', KEYS[7], math.floor(now / 1000), ARGV[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', math.floor(now / 1000) - tonumber(ARGV[13]))
@@ -255,6 +284,11 @@ class Taken:
     token: str
     waited_ms: int  # from when it was due to now: the sink's rate, slots, pause or breaker
     probe: bool
+    status: str = ""  # the delivery as it was taken ("": expired)
+    event_id: str = ""
+    attempts: int = 0
+    failures: int = 0
+    event: bytes | None = None  # the event as stored (None: expired or deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,16 +298,29 @@ class Refused:
 
 
 def take(
-    connection: redis.Redis, sink: str, token: str, in_flight: int, lease_ms: int, interval_ms: float, burst: int
-) -> Taken | Refused:
+    connection: redis.Redis,
+    sink: str,
+    token: str,
+    in_flight: int,
+    lease_ms: int,
+    interval_ms: float,
+    burst: int,
+    count: int = 1,
+) -> tuple[list[Taken], Refused]:
+    """Up to ``count`` deliveries from ``sink``'s queue, and why it stopped there (reason "take": the count)."""
     script_keys = [keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_leases(sink), keys.outbox_owners(sink)]
     args: list[str | int | float] = [in_flight, lease_ms, interval_ms, burst, token, keys.outbox_lane_prefix(sink)]
+    args += [max(1, count), keys.delivery(""), keys.event("")]
     reply = _take(keys=script_keys, args=args, client=connection)
-    reason = reply[0].decode()
-    if reason != "take":
-        return Refused(reason, max(0, int(reply[1])))
-    member, delivery_id = reply[1].decode(), reply[2].decode()
-    return Taken(sink, member, delivery_id, token, max(0, int(reply[3])), bool(reply[4]))
+    probe = bool(reply[2])
+    found = []
+    for i in range(3, len(reply), 8):
+        member, delivery_id, waited, status, event_id, attempts, failures, event = reply[i : i + 8]
+        found.append(
+            Taken(sink, member.decode(), delivery_id.decode(), token, max(0, int(waited)), probe, status.decode(),
+                  event_id.decode(), int(attempts or 0), int(failures or 0), event or None)
+        )  # fmt: skip
+    return found, Refused(reply[0].decode(), max(0, int(reply[1])))
 
 
 def renew(connection: redis.Redis, sink: str, lease_ms: int, held: Iterable[Taken]) -> int:
@@ -296,17 +343,34 @@ class Completion:
     dead: bool = False  # add it to the dead index (only if the lease was still this attempt's)
 
 
-def complete_in(
-    pipe: Any,
+class Counters:
+    """Stands in for a pipeline to workhooks.store.telemetry, which adds to the worker counters: the
+    increments are collected and applied by the completion script itself."""
+
+    def __init__(self) -> None:
+        self.increments: list[str | int | float] = []
+
+    def hincrby(self, key: str, field: str, amount: int) -> None:
+        self.increments += ["i", field, amount]
+
+    def hincrbyfloat(self, key: str, field: str, amount: float) -> None:
+        self.increments += ["f", field, repr(float(amount))]
+
+
+def complete(
+    connection: redis.Redis,
     taken: Taken,
     delivery_key: str,
     completion: Completion,
     fields: Mapping[str, Any],
     breaker: tuple[int, float, float],
-) -> None:
-    """Inside the caller's MULTI: end the lease on ``taken`` with ``completion``; the reply is
-    [applied, transition] (``applied`` 0: the lease had been lost, nothing changed; ``transition``:
-    "open", "closed" or "")."""
+    record: str = "",
+    counters: Counters | None = None,
+    kept: int = 200,
+) -> tuple[bool, str]:
+    """End the lease on ``taken`` with ``completion``, and record the attempt (``record``, JSON) and its
+    counters, in one script: (applied, transition). ``applied`` False: the lease had been lost and only the
+    record and counters were written; ``transition``: "open", "closed" or ""."""
     sink, member = taken.sink, taken.member
     script_keys = [
         keys.outbox(sink),
@@ -316,6 +380,8 @@ def complete_in(
         keys.outbox_lane(sink, member),
         delivery_key,
         keys.DEAD_INDEX,
+        keys.attempts(taken.event_id or "-"),
+        keys.WORKER_COUNTERS,
     ]
     failures, probe_after, probe_max = breaker
     args: list[Any] = [
@@ -332,10 +398,15 @@ def complete_in(
         int(taken.probe),
         int(completion.dead),
         keys.EVENT_TTL,
+        kept,
+        record,
+        len(fields),
     ]
     for name, value in fields.items():
         args += [name, "" if value is None else value]
-    _complete(keys=script_keys, args=args, client=pipe)
+    args += counters.increments if counters is not None else []
+    applied, transition = _complete(keys=script_keys, args=args, client=connection)
+    return bool(applied), transition.decode() if isinstance(transition, bytes) else str(transition)
 
 
 def pause(connection: redis.Redis, sink: str, reason: str, at: str) -> None:
