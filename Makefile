@@ -58,6 +58,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/process.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/aof_fsync.py
+	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/hostile.py
 
@@ -67,6 +68,7 @@ bench-quick: $(TEST_STAMP)
 	$(BIN)/python bench/latency.py --quick
 	$(BIN)/python bench/aof_fsync.py --rounds 1 --per-round 300
 	$(BIN)/python bench/scale.py --quick
+	$(BIN)/python bench/delivery.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
