@@ -98,9 +98,16 @@ def test_sign_in_find_an_event_replay_its_dead_letter_and_see_it_delivered(
             expect(rows.first.locator(".status")).to_have_text("delivered", timeout=10_000)
             page.get_by_role("button", name="Sinks & sources").click()
             cells = page.locator('tr[data-sink="erp"] td')
-            expect(cells.nth(2)).to_have_text("1")  # delivered
-            expect(cells.nth(4)).to_have_text("3")  # dead letters counted, replayed or not
+            expect(cells.nth(2)).to_have_text("closed")  # its breaker
+            expect(cells.nth(5)).to_have_text("1")  # delivered
+            expect(cells.nth(7)).to_have_text("3")  # dead letters counted, replayed or not
+            page.once("dialog", lambda dialog: dialog.accept("ERP maintenance"))  # the reason asked for
+            cells.nth(8).get_by_role("button", name="Pause").click()
+            expect(cells.nth(2)).to_have_text("paused", timeout=10_000)
+            assert "paused (ERP maintenance)" in service.cli("sinks", "list").stdout
             page.screenshot(path=str(SHOTS / "console-sinks.png"))
+            page.locator('tr[data-sink="erp"] td').nth(8).get_by_role("button", name="Resume").click()
+            expect(page.locator('tr[data-sink="erp"] td').nth(2)).to_have_text("closed", timeout=10_000)
             assert ADMIN not in page.content()
         finally:
             browser.close()
