@@ -64,7 +64,7 @@ class Dispatcher:
         A sink answering in 100 ms gets dozens, one answering at once two, so its cost per event stays low."""
         wall, cpu = self.timing.get(sink, (0.0, 0.0))
         if cpu <= 0:
-            return min(cap, 4)  # nothing measured yet
+            return cap  # nothing measured yet: as many as allowed, until the first attempts say otherwise
         return max(2, min(cap, math.ceil(wall / cpu * HEADROOM) + 1))
 
     def running(self, sink: str) -> int:
