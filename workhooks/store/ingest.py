@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from rq.utils import now, utcformat
 
 from workhooks.core.events import PENDING_ID, PENDING_SEQUENCE, Event, Observation
@@ -357,6 +358,41 @@ def prepare(
     )  # fmt: skip
 
 
+def _packed(commands: list[tuple[Any, ...]]) -> bytes:
+    """Commands in Redis's protocol, packed by hiredis (C) rather than redis-py's Python packer."""
+    return b"".join(hiredis.pack_command(command) for command in commands)
+
+
+async def _round_trip(client: redis.asyncio.Redis, packed: bytes, count: int) -> list[Any]:
+    """What a non-transactional redis-py pipeline does with ``packed`` (one write, then each answer, an error
+    answer as its exception, retried on the client's Retry like a pipeline), without its per-pipeline
+    machinery: it was the largest part of an acknowledgement's cost after the handler itself."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+
+    async def attempt() -> list[Any]:
+        await connection.send_packed_command(packed)
+        answers: list[Any] = []
+        for _ in range(count):
+            try:
+                answers.append(await connection.read_response())
+            except ResponseError as error:
+                answers.append(error)
+        return answers
+
+    async def failed(error: BaseException) -> None:
+        await connection.disconnect()
+
+    try:
+        answers: list[Any] = await connection.retry.call_with_retry(attempt, failed)
+    except BaseException:
+        await connection.disconnect()  # answers may be left unread on it: never reused half-read
+        raise
+    finally:
+        await pool.release(connection)
+    return answers
+
+
 class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code.
 
@@ -379,12 +415,15 @@ class Ingest:
         drain = self._drain
         script_keys = [keys.lanes(source, subject), keys.ring(source, subject), keys.INBOX, keys.EVENTS_INDEX,
                        keys.DRAIN_QUEUED, drain.queue.key, drain.queue.redis_queues_keys]  # fmt: skip
-        received = datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
+        received = repr(
+            datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
+        )  # as redis-py sent it
         args: list[Any] = [
             item.event_json, item.content_type, item.body, item.received_at,
             "" if seen else item.event_id, received, f"{source}\0{kind}\0{subject}",
             seen.lane if seen else "", seen.value if seen else "", seen.kind if seen else "", item.legacy_id,
-            "1" if late else "0", utcformat(now()), item.event_id if seen else "",
+            "1" if late else "0", utcformat(now()) if late else item.received_at,  # the drain job's time: now
+            item.event_id if seen else "",
         ]  # fmt: skip
         return script_keys, args
 
@@ -434,14 +473,15 @@ class Ingest:
     async def _pipeline(
         self, client: redis.asyncio.Redis, items: list[tuple[Prepared, bool]]
     ) -> list[Accepted | BaseException]:
+        commands: list[tuple[Any, ...]] = []
+        for item, late in items:
+            script_keys, args = self._call(item, late)
+            commands.append((b"EVALSHA", self._script.sha, len(script_keys), *script_keys, *args))
+        if self.replicas:
+            commands.append((b"WAIT", self.replicas, WAIT_MS))
+        packed = _packed(commands)
         for _ in range(2):
-            async with client.pipeline(transaction=False) as pipe:
-                for item, late in items:
-                    script_keys, args = self._call(item, late)
-                    pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
-                if self.replicas:
-                    pipe.execute_command("WAIT", self.replicas, WAIT_MS)
-                results = await pipe.execute(raise_on_error=False)
+            results = await _round_trip(client, packed, len(commands))
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
                 await client.script_load(self._text)
                 continue
