@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import orjson
@@ -29,11 +30,31 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
         return json.dumps(value, default=default or repr).encode("utf-8", "backslashreplace")
 
 
+class UTCStamper:
+    """``timestamp``, as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it (``2026-12-01T15:43:19.898955Z``),
+    with strftime once a second instead of a datetime per line."""
+
+    __slots__ = ("_second",)
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        now = time.time()
+        second, text = self._second
+        if int(now) != second:
+            second = int(now)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        event["timestamp"] = f"{text}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
 def configure_logging(level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UTCStamper(),
     ]
     binary = getattr(sys.stderr, "buffer", None)
     factory: Any
