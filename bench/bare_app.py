@@ -13,4 +13,9 @@ async def accept(request: Request) -> JSONResponse:
     return JSONResponse({"id": "evt_0"}, status_code=202)
 
 
-app = Starlette(routes=[Route("/hooks/{source}/{token}", accept, methods=["POST"])])
+app = Starlette(
+    routes=[
+        Route("/hooks/{source}/{token}", accept, methods=["POST"]),  # Wordy's shape
+        Route("/hooks/{source}", accept, methods=["POST"]),  # Shared Workforce's
+    ]
+)

@@ -14,12 +14,11 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from receiver import routes
-from receiver.clients import ClientAddress
-from receiver.deadline import BodyDeadline, BodyTimeoutError
+from receiver.deadline import BodyTimeoutError
+from receiver.front import Front
 from receiver.intake import Intake
-from receiver.logs import RequestLog
 from receiver.openapi import HOOK_PATHS
-from receiver.ratelimit import FailureLimiter
+from receiver.protocol import bound
 from receiver.spool import Spool
 from workhooks.config.loading import load_config
 from workhooks.config.schema import Config
@@ -31,10 +30,17 @@ from workhooks.store.ingest import Ingest
 REDIS_POOL_SIZE = 64
 
 
+def processes() -> int:
+    """How many receiver processes share this machine's port (`workhooks serve --workers`, WEB_CONCURRENCY)."""
+    text = os.environ.get("WEB_CONCURRENCY", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else 1
+
+
 def create_app(config: Config | None = None, url: str | None = None) -> Starlette:
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     config = config if config is not None else load_config()
     limit = config.receiver.max_body_bytes
+    bound(config.receiver)  # the header bounds, when uvicorn runs several processes (receiver/protocol.py)
     limits = config.receiver.failure_limit
 
     @contextlib.asynccontextmanager
@@ -68,10 +74,15 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             Route("/openapi.json", routes.openapi, methods=["GET"]),
         ],
         middleware=[
-            Middleware(ClientAddress, trusted_proxies=config.receiver.trusted_proxies),
-            Middleware(RequestLog),
-            Middleware(FailureLimiter, burst=limits.burst, per_minute=limits.per_minute),
-            Middleware(BodyDeadline, timeout=config.receiver.body_timeout),
+            Middleware(
+                Front,  # the client's address, the failure limiter, the body deadline, the request line
+                sources=frozenset(config.sources),
+                body_timeout=config.receiver.body_timeout,
+                burst=limits.burst,
+                per_minute=limits.per_minute,
+                trusted_proxies=config.receiver.trusted_proxies,
+                processes=processes(),
+            ),
         ],
         exception_handlers={
             HTTPException: routes.http_error,
@@ -81,4 +92,5 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.secrets = tuple(config.secrets())  # read per request: once here, not through pydantic each time
     return app

@@ -4,15 +4,14 @@ X-Forwarded-For is a list anyone can start: a client writes what it likes on the
 appends the address it saw. Only the entries our proxies appended can be believed, so the client is
 the rightmost entry that is not itself a trusted proxy. uvicorn's own proxy-header handling is off
 (receiver/protocol.py), so the address arriving here is the TCP peer. The failure limiter and the
-request log both read the answer from ``scope["client"]``.
+request log both read the answer from ``scope["client"]``, where receiver/front.py puts it (the peer in
+``scope["peer"]``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_ADDRESS_CHARS = 64  # an entry our proxy wrote is an address; anything longer is cut before it is logged
@@ -42,20 +41,3 @@ def client_address(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Ne
         if not is_trusted(entry):
             return entry[:MAX_ADDRESS_CHARS]
     return entries[0][:MAX_ADDRESS_CHARS] if entries else peer  # a chain of our own proxies: the farthest
-
-
-class ClientAddress:
-    """Puts the client's address (above) in ``scope["client"]``, with the peer in ``scope["peer"]``."""
-
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
-        self.app = app
-        self.trusted = list(trusted_proxies)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.trusted:
-            peer = (scope.get("client") or ("unknown", 0))[0]
-            forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
-            client = client_address(peer, forwarded, self.trusted)
-            if client != peer:
-                scope = {**scope, "client": (client, 0), "peer": peer}
-        await self.app(scope, receive, send)

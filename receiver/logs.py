@@ -3,53 +3,43 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from receiver import metrics
+from workhooks.core.logs import CachedLogger
 
 
-class RequestLog:
-    """One canonical line per request, naming the route template (never the path: it holds tokens)."""
+class RequestLine:
+    """One canonical line per request, naming the route template (never the path: it holds tokens), and
+    the callback's count and latency in the metrics. receiver/front.py calls it when the request ends."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.log = structlog.get_logger("workhooks.receiver")
+    def __init__(self, sources: Collection[str]) -> None:
+        self.sources = sources
+        self.log = CachedLogger("workhooks.receiver")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        structlog.contextvars.clear_contextvars()
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            context = structlog.contextvars.get_contextvars()
-            if getattr(route, "path", "").startswith("/hooks/") or scope["path"].startswith("/hooks/"):
-                # a 429 from the failure limiter never reached a route: its source is the path's
-                name = context.get("source") or scope["path"].split("/")[2]
-                known = name in scope["app"].state.config.sources
-                outcome = context.get("outcome") or f"http_{status}"
-                metrics.record_callback(name if known else "unknown", outcome, time.perf_counter() - started)
-            self.log.info(
-                "request",
-                method=scope["method"],
-                route=getattr(route, "path", "(no route)"),
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                client=(scope.get("client") or ("?",))[0],
-                **({"peer": scope["peer"]} if "peer" in scope else {}),  # the trusted proxy it came through
-                **{key: value for key, value in context.items() if key != "route"},
-            )
-            structlog.contextvars.clear_contextvars()
+    def write(self, scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        context = structlog.contextvars.get_contextvars()
+        path = scope["path"]
+        seconds = time.perf_counter() - started
+        if (template or path).startswith("/hooks/") or path.startswith("/hooks/"):
+            # a 429 from the failure limiter never reached a route: its source is the path's
+            name = context.get("source") or path.split("/")[2]
+            outcome = context.get("outcome") or f"http_{status}"
+            metrics.record_callback(name if name in self.sources else "unknown", outcome, seconds)
+        context.pop("route", None)
+        if "peer" in scope:  # the trusted proxy it came through
+            context = {"peer": scope["peer"], **context}
+        self.log.get().info(
+            "request",
+            method=scope["method"],
+            route=template or "(no route)",
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
+            client=(scope.get("client") or ("?",))[0],
+            **context,
+        )

@@ -11,13 +11,19 @@ Three kinds, all rendered with prometheus-client:
 
 Scrape one receiver for the deployment (workers' series are the same on all of them), or all
 of them and aggregate the request series; dashboards in deploy/grafana/ use max() for the former.
+
+Several receiver processes on one port (`workhooks serve --workers N`) are one receiver to a scraper,
+which reaches whichever process accepts: there the request series are kept in prometheus-client's
+multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set by `workhooks serve`, one file per process) and every
+scrape adds up all the processes'.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from workhooks.store import outbox
@@ -48,10 +54,30 @@ ACK_SECONDS = Histogram(
 )
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it when imported
+_counted: dict[tuple[str, str], Counter] = {}
+_timed: dict[str, Histogram] = {}
+
+
 def record_callback(source: str, outcome: str, seconds: float) -> None:
     """One callback request (the receiver's request log calls this); unknown sources are 'unknown'."""
-    CALLBACKS.labels(source, outcome).inc()
-    ACK_SECONDS.labels(source).observe(seconds)
+    counter = _counted.get((source, outcome))
+    if counter is None:  # a label lookup per request is a lock and a tuple of str(): once per pair instead
+        counter = _counted[source, outcome] = CALLBACKS.labels(source, outcome)
+    histogram = _timed.get(source)
+    if histogram is None:
+        histogram = _timed[source] = ACK_SECONDS.labels(source)
+    counter.inc()
+    histogram.observe(seconds)
+
+
+def _receiver_text() -> bytes:
+    """This receiver's own series: this process's, or every process's of a multi-process receiver."""
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return generate_latest(RECEIVER)
+    registry = CollectorRegistry(auto_describe=False)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 
 def _worker_families(counters: dict[str, list[tuple[list[str], float]]]) -> Iterator[Metric]:
@@ -130,4 +156,4 @@ def render(health: Health | None, spool_depth: int) -> bytes:
     """The Prometheus text exposition (``health`` None: Redis did not answer), then this receiver's own metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(health, spool_depth))
-    return generate_latest(registry) + generate_latest(RECEIVER)
+    return generate_latest(registry) + _receiver_text()

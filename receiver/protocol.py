@@ -108,10 +108,23 @@ def protocol_for(settings: ReceiverSettings) -> type[BoundedHttpToolsProtocol]:
     )
 
 
-def uvicorn_options(settings: ReceiverSettings) -> dict[str, Any]:
+class ServedHttpToolsProtocol(BoundedHttpToolsProtocol):
+    """The protocol of each of several receiver processes (`workhooks serve --workers N`). uvicorn sends
+    its settings to the processes it starts by pickling them, and a class made by protocol_for cannot be
+    pickled (it is no module's attribute): this one is, and each process's app sets its bounds (bound())."""
+
+
+def bound(settings: ReceiverSettings) -> None:
+    """Give ServedHttpToolsProtocol this configuration's bounds (create_app, in each process)."""
+    ServedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
+    ServedHttpToolsProtocol.header_timeout = settings.header_timeout
+
+
+def uvicorn_options(settings: ReceiverSettings, workers: int = 1) -> dict[str, Any]:
     """What `workhooks serve` passes to uvicorn.run besides the app, host and port."""
     return {
-        "http": protocol_for(settings),
+        "http": protocol_for(settings) if workers <= 1 else ServedHttpToolsProtocol,
+        "workers": workers,
         "proxy_headers": False,  # receiver/clients.py reads X-Forwarded-For, from trusted_proxies only
         "h11_max_incomplete_event_size": settings.max_header_bytes,  # should h11 ever be chosen instead
         "timeout_keep_alive": 5,  # an idle keep-alive connection is closed 5 s after its last answer

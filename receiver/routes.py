@@ -12,15 +12,16 @@ import structlog
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from receiver import metrics
 from receiver.intake import Intake, UnavailableError
 from receiver.openapi import spec_for, throttled, with_paths
-from workhooks.config.schema import Config
+from receiver.responses import JSONResponse
 from workhooks.core import auth
 from workhooks.core.events import Event
 from workhooks.core.exceptions import CallbackError, ParseError
+from workhooks.core.media import media_type
 from workhooks.core.redact import redact, redact_body
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import AuthStyle, CallbackSource, SourceSettings
@@ -95,10 +96,10 @@ async def not_found(request: Request) -> Response:
     return _reject(404, "unknown source")
 
 
-def _secrets(request: Request) -> list[str]:
+def _secrets(request: Request) -> tuple[str, ...]:
     """Every configured secret (each source's, each sink's, the admin token): a body may carry any of them."""
-    config: Config = request.app.state.config
-    return config.secrets()
+    secrets: tuple[str, ...] = request.app.state.secrets
+    return secrets
 
 
 def _told(request: Request, error: Exception) -> str:
@@ -106,10 +107,17 @@ def _told(request: Request, error: Exception) -> str:
     return redact(str(error).encode(), _secrets(request)).decode(errors="replace")
 
 
-async def _accept(request: Request, event: Event, content_type: str, body: bytes) -> Response:
+def _parsed_json(content_type: str, document: dict[str, Any]) -> dict[str, Any] | None:
+    """The decoded document when it was read as JSON (a JSON content type): redaction reuses it."""
+    return document if media_type(content_type).endswith("json") else None
+
+
+async def _accept(
+    request: Request, event: Event, content_type: str, body: bytes, document: dict[str, Any] | None = None
+) -> Response:
     intake: Intake = request.app.state.intake
     try:
-        outcome, event_id = await intake.accept(prepare(event, content_type, body, _secrets(request)))
+        outcome, event_id = await intake.accept(prepare(event, content_type, body, _secrets(request), document))
     except UnavailableError as error:
         return _unavailable(error)
     structlog.contextvars.bind_contextvars(event_id=event_id, type=event.type, outcome=outcome)
@@ -142,12 +150,14 @@ async def token_callback(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     try:
-        callback = reader.parse(body, content_type)
+        document = reader.decode(body, content_type)  # reader.parse, in its two steps: the document is reused
+        callback = reader.to_callback(document)
     except ParseError as error:
         return await _quarantine(request, name, error, content_type, body)
     except CallbackError as error:
         return _reject(error.status_code, _told(request, error))
-    return await _accept(request, Event.from_callback(name, callback), content_type, body)
+    event = Event.from_callback(name, callback)
+    return await _accept(request, event, content_type, body, _parsed_json(content_type, document))
 
 
 async def key_callback(request: Request) -> Response:
@@ -186,7 +196,8 @@ async def key_callback(request: Request) -> Response:
     extra = reader.from_headers(request.headers)
     if extra:
         callback = dataclasses.replace(callback, data={**callback.data, **extra})
-    return await _accept(request, Event.from_callback(name, callback), content_type, body)
+    event = Event.from_callback(name, callback)
+    return await _accept(request, event, content_type, body, _parsed_json(content_type, document))
 
 
 # One handler per way of authenticating a callback (receiver/openapi.py's HOOK_PATHS gives each its path).

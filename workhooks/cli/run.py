@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +46,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["REDIS_URL"] = common.checked_redis_url()  # the app reads it: the embedded one, if that is it
     with contextlib.suppress(redis.RedisError):  # Redis away: the receiver starts anyway and spools
         refuse_unreadable(common.connect())
-    uvicorn.run(
-        "workhooks.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        **uvicorn_options(config.receiver),  # bounded heads, no proxy headers, no access log (receiver/protocol.py)
-    )
+    with _processes(args.workers):
+        uvicorn.run(
+            "workhooks.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            **uvicorn_options(config.receiver, args.workers),  # bounded heads, no proxy headers, no access log
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _processes(workers: int) -> Iterator[None]:
+    """What N receiver processes on one port share, set in the environment they inherit: their number
+    (each holds 1/N of the failure limit, receiver/ratelimit.py) and the folder where prometheus-client
+    keeps every process's request series (receiver/metrics.py), emptied first and removed after."""
+    os.environ["WEB_CONCURRENCY"] = str(workers)
+    if workers <= 1:
+        yield
+        return
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="workhooks-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # a previous run's counts would be added to this one's
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of processes, 1 or more")
+    return int(text)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -271,6 +303,12 @@ def register(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP receiver (uvicorn)")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", common.DEFAULT_PORT)))
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=os.environ.get("WEB_CONCURRENCY", "").strip() or "1",
+        help="receiver processes on the port (default: $WEB_CONCURRENCY, else 1); one per core",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = commands.add_parser("worker", help="run an RQ worker (with the retry scheduler)")

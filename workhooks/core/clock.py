@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text: one strftime a second
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now, as ``2026-12-01T15:39:44.111Z`` (what ``datetime.now(UTC).isoformat(timespec="milliseconds")``
+    gives, with Z), from the clock once per call and strftime once per second: it is on every callback's path."""
+    global _second
+    now = time.time()
+    second, text = _second
+    if int(now) != second:
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, text)
+    return f"{text}.{int((now - second) * 1000):03d}Z"
 
 
 def seconds_since(iso_time: str | bytes | None, now: datetime | None = None) -> float | None:

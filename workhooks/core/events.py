@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from workhooks.core.clock import utc_now
 
 Phase = Literal["queued", "in_progress", "awaiting_client", "completed", "canceled"]
@@ -119,7 +121,17 @@ class Event:
         return envelope
 
     def to_json(self) -> str:
-        return json.dumps(self.to_cloudevent(), separators=(",", ":"), ensure_ascii=False)
+        try:
+            return orjson.dumps(self.to_cloudevent()).decode()
+        except (TypeError, orjson.JSONEncodeError):  # an int past 64 bits, a lone surrogate
+            return json.dumps(self.to_cloudevent(), separators=(",", ":"), ensure_ascii=False)
+
+    def to_bytes(self) -> bytes:
+        """``to_json().encode()`` without the round trip through str (orjson writes UTF-8 bytes)."""
+        try:
+            return orjson.dumps(self.to_cloudevent())
+        except (TypeError, orjson.JSONEncodeError):
+            return self.to_json().encode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:

@@ -1,13 +1,19 @@
-"""structlog, configured once per process: JSON off a terminal, readable console on one."""
+"""structlog, configured once per process: JSON off a terminal (orjson, bytes), readable console on one."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def colour_wanted(stream: TextIO) -> bool:
@@ -15,20 +21,73 @@ def colour_wanted(stream: TextIO) -> bool:
     return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """One log line's JSON: orjson, or the standard library for what orjson refuses (an int past 64 bits,
+    a lone surrogate), so a line is never lost to its serializer."""
+    try:
+        return orjson.dumps(value, default=default, option=_ORJSON_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, default=default or repr).encode("utf-8", "backslashreplace")
+
+
+class UTCStamper:
+    """``timestamp``, as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it (``2026-12-01T15:43:19.898955Z``),
+    with strftime once a second instead of a datetime per line."""
+
+    __slots__ = ("_second",)
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        now = time.time()
+        second, text = self._second
+        if int(now) != second:
+            second = int(now)
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, text)
+        event["timestamp"] = f"{text}.{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
 def configure_logging(level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UTCStamper(),
     ]
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=colour_wanted(sys.stderr))
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
+    binary = getattr(sys.stderr, "buffer", None)
+    factory: Any
+    if sys.stderr.isatty():
+        renderer: Any = structlog.dev.ConsoleRenderer(colors=colour_wanted(sys.stderr))
+        factory = structlog.PrintLoggerFactory(sys.stderr)
+    elif binary is not None:  # bytes straight to the stream's buffer: no str round trip per line
+        renderer, factory = structlog.processors.JSONRenderer(serializer=dumps), structlog.BytesLoggerFactory(binary)
+    else:
+        renderer = structlog.processors.JSONRenderer(serializer=lambda value, **kw: dumps(value, **kw).decode())
+        factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,  # lets structlog.testing.capture_logs() see every line
+        logger_factory=factory,
+        cache_logger_on_first_use=False,  # lets structlog.testing.capture_logs() see every line (CachedLogger)
     )
+
+
+class CachedLogger:
+    """A logger assembled once and reused per call, for a line written per request; assembled again
+    whenever the processors change (``structlog.configure``, ``capture_logs``), so tests still see it."""
+
+    __slots__ = ("_bound", "_name", "_processors")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._processors: object = None
+        self._bound: Any = None
+
+    def get(self) -> Any:
+        processors = structlog.get_config()["processors"]
+        if processors is not self._processors:
+            self._bound = structlog.get_logger(self._name).bind()
+            self._processors = processors
+        return self._bound

@@ -76,9 +76,11 @@ def _json_text(document: object) -> bytes:
         return json.dumps(document, separators=(",", ":")).encode()
 
 
-def _decoded(body: bytes, kind: str) -> bytes | None:
+def _decoded(body: bytes, kind: str, document: object = None) -> bytes | None:
     """The body re-encoded from what it says, where its encoding allows other spellings; else None."""
     if (kind.endswith("json") or body.lstrip()[:1] in (b"{", b"[")) and b"\\" in body:
+        if document is not None and kind.endswith("json"):
+            return _json_text(document)  # what the receiver parsed already: not parsed again
         try:
             return _json_text(json.loads(body))
         except (ValueError, RecursionError):  # not JSON after all (quarantined): undo the escapes one by one
@@ -93,12 +95,15 @@ def _decoded(body: bytes, kind: str) -> bytes | None:
     return None
 
 
-def redact_body(body: bytes, content_type: str | None, secrets: Iterable[str]) -> bytes:
-    """``body`` without any of ``secrets``, however its encoding spelled them (module docstring)."""
+def redact_body(body: bytes, content_type: str | None, secrets: Iterable[str], document: object = None) -> bytes:
+    """``body`` without any of ``secrets``, however its encoding spelled them (module docstring).
+
+    ``document``: what the body says, when the caller has parsed it as JSON already (a JSON content
+    type), so a body with escapes in it is not parsed a second time."""
     secrets = [secret for secret in secrets if secret]
     if not secrets:
         return body
-    decoded = _decoded(body, media_type(content_type))
+    decoded = _decoded(body, media_type(content_type), document)
     if decoded is not None and any(spelling in decoded for secret in secrets for spelling in _spellings(secret)):
         body = decoded  # a secret the raw bytes spelled otherwise: keep the decoded form, redacted
     return redact(body, secrets)

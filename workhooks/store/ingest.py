@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+from rq.utils import now, utcformat
 
 from workhooks.core.events import PENDING_ID, PENDING_SEQUENCE, Event, Observation
 from workhooks.core.exceptions import CallbackError
@@ -29,15 +31,15 @@ from workhooks.store import inbox, keys
 
 # The identity rule, in one script so that it is atomic with the write (module docstring).
 # KEYS: the subject's lanes (hash), its ring (list), the inbox, the event index, then queue_drain's
-# flag, queue and queues. ARGV: see Ingest._call.
+# flag, queue and queues. ARGV: see Ingest._call. What is the same on every call (TTLs, the key prefix,
+# the drain job's template) is written into the script's text by script_text() instead of sent each time.
 _STORE_AND_QUEUE = (
     inbox.QUEUE_DRAIN
     + r"""
 local lanes, ring = KEYS[1], KEYS[2]
-local event_json, ttl, content_type, body, received_at = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local id, received, prefix, material = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local lane, value, kind, legacy, late = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14] == '1'
-local state_ttl, ring_size, job_prefix = tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17]
+local event_json, content_type, body, received_at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local id, received, material = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local lane, value, kind, legacy, late = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12] == '1'
 local seen = lane .. '\0' .. value
 local cur_value, cur_id
 if lane ~= '' then
@@ -120,19 +122,40 @@ event_json = (string.gsub(event_json, '"@@pending%-sequence@@"', '"' .. sequence
 redis.call('SET', event_key, event_json, 'EX', ttl)
 local raw = prefix .. 'raw:' .. id
 redis.call('HSET', raw, 'content_type', content_type, 'body', body, 'received_at', received_at)
-if ARGV[22] ~= '' then
-  redis.call('HSET', raw, 'receipt', ARGV[22])  -- what the receiver answered while Redis was away
+if ARGV[14] ~= '' then
+  redis.call('HSET', raw, 'receipt', ARGV[14])  -- what the receiver answered while Redis was away
 end
 redis.call('EXPIRE', raw, ttl)
 redis.call('RPUSH', KEYS[3], id)
 redis.call('ZADD', KEYS[4], received, id)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', received - ttl)
 local job_id = 'drain-' .. id
-queue_drain(KEYS[5], job_prefix .. job_id, KEYS[6], KEYS[7], job_id, ARGV[18], ARGV[19], ARGV[20], ARGV[21])
+queue_drain(KEYS[5], job_prefix .. job_id, KEYS[6], KEYS[7], job_id, drain_constant, drain_data, ARGV[13], drain_ttl)
 return {1, id}
 """
 )
 RING = 32  # recent observations of a subject kept for late arrivals
+_CONSTANTS = """
+local ttl, prefix, state_ttl, ring_size, job_prefix = {ttl}, {prefix}, {state_ttl}, {ring_size}, {job_prefix}
+local drain_constant, drain_data, drain_ttl = {drain_constant}, {drain_data}, {drain_ttl}
+"""
+
+
+def lua_string(value: str | bytes) -> str:
+    """A Lua string literal holding exactly ``value``'s bytes (decimal escapes, which Lua 5.1 reads as bytes)."""
+    data = value.encode() if isinstance(value, str) else value
+    return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else f"\\{b:03d}" for b in data) + '"'
+
+
+def script_text(drain: inbox.DrainJob) -> str:
+    """The ingest script with this process's constants written in: one text, so one SHA, per release and queue."""
+    head = _CONSTANTS.format(
+        ttl=int(keys.EVENT_TTL), prefix=lua_string(keys.PREFIX), state_ttl=int(keys.STATE_TTL), ring_size=RING,
+        job_prefix=lua_string(keys.rq_job("")), drain_constant=lua_string(drain.constant),
+        drain_data=lua_string(drain.data), drain_ttl=int(keys.DRAIN_QUEUED_TTL),
+    )  # fmt: skip
+    return inbox.QUEUE_DRAIN + head + _STORE_AND_QUEUE.removeprefix(inbox.QUEUE_DRAIN)
+
 
 # KEYS: a subject's lanes, its ring. ARGV: an event id. The event leaves the ring, and every lane it
 # set, if it still holds it, goes back to the newest observation left in the ring for that lane (so
@@ -319,17 +342,55 @@ def receipt_id() -> str:
     return "rcpt_" + secrets.token_hex(16)
 
 
-def prepare(event: Event, content_type: str, body: bytes, secrets: Iterable[str] = ()) -> Prepared:
-    secrets = list(secrets)
-    stored = redact(event.to_json().encode(), secrets)  # a sender may echo its key into callback_params
+def prepare(
+    event: Event, content_type: str, body: bytes, secrets: Iterable[str] = (), document: object = None
+) -> Prepared:
+    """``document``: the body as parsed JSON, when it was (workhooks/core/redact.py need not parse it again)."""
+    secrets = secrets if isinstance(secrets, (list, tuple)) else list(secrets)
+    stored = redact(event.to_bytes(), secrets)  # a sender may echo its key into callback_params
     receipt = receipt_id() if event.observation is not None else event.id
-    body, seen = redact_body(body, content_type, secrets), event.observation
+    body, seen = redact_body(body, content_type, secrets, document), event.observation
     if seen is not None:  # an observed value is stored in the subject's lanes: a status may be anything sent
         seen = dataclasses.replace(seen, value=redact(seen.value.encode(), secrets).decode(errors="replace"))
     return Prepared(
         receipt, stored, content_type, body, event.time, event.source, event.type, event.subject,
         seen, event.content_id if seen is not None else "",
     )  # fmt: skip
+
+
+def _packed(commands: list[tuple[Any, ...]]) -> bytes:
+    """Commands in Redis's protocol, packed by hiredis (C) rather than redis-py's Python packer."""
+    return b"".join(hiredis.pack_command(command) for command in commands)
+
+
+async def _round_trip(client: redis.asyncio.Redis, packed: bytes, count: int) -> list[Any]:
+    """What a non-transactional redis-py pipeline does with ``packed`` (one write, then each answer, an error
+    answer as its exception, retried on the client's Retry like a pipeline), without its per-pipeline
+    machinery: it was the largest part of an acknowledgement's cost after the handler itself."""
+    pool = client.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+
+    async def attempt() -> list[Any]:
+        await connection.send_packed_command(packed)
+        answers: list[Any] = []
+        for _ in range(count):
+            try:
+                answers.append(await connection.read_response())
+            except ResponseError as error:
+                answers.append(error)
+        return answers
+
+    async def failed(error: BaseException) -> None:
+        await connection.disconnect()
+
+    try:
+        answers: list[Any] = await connection.retry.call_with_retry(attempt, failed)
+    except BaseException:
+        await connection.disconnect()  # answers may be left unread on it: never reused half-read
+        raise
+    finally:
+        await pool.release(connection)
+    return answers
 
 
 class Ingest:
@@ -343,9 +404,10 @@ class Ingest:
         self.replicas = replicas  # acknowledge only once this many replicas have the write (Redis WAIT)
         self._waiting: list[tuple[Prepared, bool, asyncio.Future[Accepted]]] = []
         self._sending: set[asyncio.Task[None]] = set()
-        self._script = redis.asyncio.Redis().register_script(_STORE_AND_QUEUE)  # EVALSHA, loaded on demand
-        self._script_sync = redis.Redis().register_script(_STORE_AND_QUEUE)
         self._drain = inbox.DrainJob(queue_name)
+        self._text = script_text(self._drain)
+        self._script = redis.asyncio.Redis().register_script(self._text)  # EVALSHA, loaded on demand
+        self._script_sync = redis.Redis().register_script(self._text)
 
     def _call(self, item: Prepared, late: bool) -> tuple[list[str], list[Any]]:
         source, kind, subject = item.source, item.type, item.subject
@@ -353,12 +415,14 @@ class Ingest:
         drain = self._drain
         script_keys = [keys.lanes(source, subject), keys.ring(source, subject), keys.INBOX, keys.EVENTS_INDEX,
                        keys.DRAIN_QUEUED, drain.queue.key, drain.queue.redis_queues_keys]  # fmt: skip
-        received = datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
+        received = repr(
+            datetime.fromisoformat(item.received_at.replace("Z", "+00:00")).timestamp()
+        )  # as redis-py sent it
         args: list[Any] = [
-            item.event_json, keys.EVENT_TTL, item.content_type, item.body, item.received_at,
-            "" if seen else item.event_id, received, keys.PREFIX, f"{source}\0{kind}\0{subject}",
+            item.event_json, item.content_type, item.body, item.received_at,
+            "" if seen else item.event_id, received, f"{source}\0{kind}\0{subject}",
             seen.lane if seen else "", seen.value if seen else "", seen.kind if seen else "", item.legacy_id,
-            "1" if late else "0", keys.STATE_TTL, RING, keys.rq_job(""), *drain.args("")[1:],
+            "1" if late else "0", utcformat(now()) if late else item.received_at,  # the drain job's time: now
             item.event_id if seen else "",
         ]  # fmt: skip
         return script_keys, args
@@ -409,16 +473,17 @@ class Ingest:
     async def _pipeline(
         self, client: redis.asyncio.Redis, items: list[tuple[Prepared, bool]]
     ) -> list[Accepted | BaseException]:
+        commands: list[tuple[Any, ...]] = []
+        for item, late in items:
+            script_keys, args = self._call(item, late)
+            commands.append((b"EVALSHA", self._script.sha, len(script_keys), *script_keys, *args))
+        if self.replicas:
+            commands.append((b"WAIT", self.replicas, WAIT_MS))
+        packed = _packed(commands)
         for _ in range(2):
-            async with client.pipeline(transaction=False) as pipe:
-                for item, late in items:
-                    script_keys, args = self._call(item, late)
-                    pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
-                if self.replicas:
-                    pipe.execute_command("WAIT", self.replicas, WAIT_MS)
-                results = await pipe.execute(raise_on_error=False)
+            results = await _round_trip(client, packed, len(commands))
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
-                await client.script_load(_STORE_AND_QUEUE)
+                await client.script_load(self._text)
                 continue
             stored: list[Accepted | BaseException] = [
                 result if isinstance(result, BaseException) else self._accepted(result)

@@ -60,3 +60,10 @@ def test_a_body_that_is_not_json_after_all_has_its_escapes_undone_before_redacti
     body = ('{"message": "' + spelled(KEY, "json_unicode") + " and " + spelled(KEY, "php") + '", "job_id": 1').encode()
     stored = redact_body(body, "application/json", [KEY])  # cut short: quarantined, not parsed
     assert b"SWFKEY" not in stored and b"\\u0053" not in stored and stored.count(REDACTED) == 2
+
+
+@pytest.mark.parametrize("how", ["json_unicode", "php", "rails"])
+def test_a_body_parsed_already_is_redacted_as_if_parsed_again(how: str) -> None:
+    body = ('{"api_key": "' + spelled(KEY, how) + '", "task": {"id": 7, "note": "caf\\u00e9"}}').encode()
+    parsed = json.loads(body)
+    assert redact_body(body, "application/json", [KEY], parsed) == redact_body(body, "application/json", [KEY])

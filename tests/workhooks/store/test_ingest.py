@@ -67,3 +67,11 @@ def test_a_server_that_lost_the_script_gets_it_again(redis_url: str, rdb: redis.
             await client.aclose()
 
     assert asyncio.run(main()) == [True] * 4
+
+
+def test_constants_written_into_the_script_are_the_bytes_they_were(rdb: redis.Redis) -> None:
+    from workhooks.store.ingest import lua_string
+
+    every_byte = bytes(range(256)) + b"\\\"9'x"
+    assert rdb.eval(f"return {lua_string(every_byte)}", 0) == every_byte
+    assert rdb.eval(f"return {lua_string(keys.PREFIX)}", 0) == keys.PREFIX.encode()
