@@ -12,8 +12,8 @@ Scenarios:
 - four workers sharing `max_in_flight: 8` on a 100 ms sink: the most requests the sink saw at once;
 - a Slack-like sink (1/s per webhook, bursts of 3 tolerated, 429 past it) sent a burst of events with
   the slack sink type's defaults: 429s provoked, dead letters.
-Each webhook-id must arrive exactly once (exit 1 otherwise). Worker RSS is read at the start and
-end of each scenario. Writes var/bench/delivery-<time>.json.
+Each webhook-id must arrive exactly once (exit 1 otherwise). Worker RSS is read at the start and end
+of each scenario, and between its two halves (threads and clients exist by then). Writes var/bench/delivery-<time>.json.
 
     python bench/delivery.py            # 1,000 events per sink, a Slack burst of 100 (~2.5 min)
     python bench/delivery.py --quick    # what CI runs: 200 events, a Slack burst of 6
@@ -163,6 +163,7 @@ def webhook_scenario(
         stack.wait(lambda: len(sink_app.answered(stack.sink_log)) >= len(acked), "delivering the preload")
         rows = sink_app.answered(stack.sink_log)
         took = max(done for _, _, done, _ in rows) - started
+        rss_warm = stack.rss()  # threads started, clients built: what is left to grow is per delivery
         live = stack.send(count)  # then as they come: acknowledgement to arrival
         stack.wait(lambda: len(sink_app.answered(stack.sink_log)) >= len(acked) + len(live), "delivering live")
         time.sleep(0.5)
@@ -184,7 +185,7 @@ def webhook_scenario(
             "twice": sum(1 for n in counted.values() if n > 1),
             "missing": len(expected - set(counted)),
             "non_2xx": sum(1 for *_, code in every if code >= 300),
-            "worker_rss_kib": {"start": rss_start, "end": stack.rss()},
+            "worker_rss_kib": {"start": rss_start, "after_first_half": rss_warm, "end": stack.rss()},
         }
     finally:
         stack.close()
@@ -236,7 +237,7 @@ def main() -> None:
         print(f"{run['sink_delay_ms']:>4} ms sink: {run['delivered_per_s']:>7.1f} delivered/s "
               f"({run['ratio_to_0ms']:.2f}x 0 ms)  live e2e p50 {run['live_e2e_p50_ms']} ms "
               f"p99 {run['live_e2e_p99_ms']} ms  at once {run['most_at_once_at_the_sink']}  "
-              f"worker RSS {rss['start']} -> {rss['end']} KiB")  # fmt: skip
+              f"worker RSS {rss['start']} -> {rss['after_first_half']} -> {rss['end']} KiB")  # fmt: skip
     print(f"4 workers, max_in_flight 8: at most {shared['most_at_once_at_the_sink']} at once at the sink, "
           f"{shared['delivered_per_s']} delivered/s")  # fmt: skip
     print(f"slack-like 1/s: {slack['delivered']}/{slack['events']} delivered over {slack['spread_seconds']} s, "

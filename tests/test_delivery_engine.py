@@ -91,12 +91,12 @@ def test_a_rate_limit_holds_across_two_workers_and_waiting_is_no_failure(
     sink_server.wait_for(16, timeout=30)
     times = sorted(at for at, _ in sink_server.answered)
     # GCRA at 5/s with a burst of 2: never more than 2 + 5 t attempts begun in any t seconds; measured where
-    # they arrive, so allow 150 ms for a first connection that is slower to arrive than the next
+    # they arrive, so allow 250 ms for a sending thread's first connection, slower to arrive than the next
     for first in range(len(times)):
         for last in range(first + 1, len(times)):
-            assert last - first + 1 <= 2 + 5 * (times[last] - times[first] + 0.15), (first, last)
+            assert last - first + 1 <= 2 + 5 * (times[last] - times[first] + 0.25), (first, last)
     spread = times[-1] - times[0]
-    assert spread >= (16 - 2) / 5 - 0.1
+    assert spread >= (16 - 2) / 5 - 0.25  # the same allowance for a first connection
     counters = rdb.hgetall(keys.WORKER_COUNTERS)
     assert counters[b"workhooks_deliveries|erp|delivered"] == b"16"  # none failed, none dead: waiting is not failing
     assert float(counters[b"workhooks_delivery_wait_seconds_sum|erp"]) > 1.0  # and the wait shows
@@ -197,7 +197,8 @@ def test_a_worker_sigkilled_with_50_deliveries_in_flight_loses_none_and_repeats_
 ) -> None:
     sink_server.delay = 1.5
     running = service(sinks(erp=f'{{type: webhook, url: "{sink_server.url}", allow_private: true, timeout: 3}}'))
-    accepted = [running.wordy(status(job)).json()["id"] for job in range(50)]
+    # 54: a sink's first 4 attempts say how slow it is before the others go out (workers/dispatch.py)
+    accepted = [running.wordy(status(job)).json()["id"] for job in range(54)]
     wait_until(lambda: sink_server.in_flight >= 50, timeout=30, what="50 in flight")
     running.worker.kill()  # SIGKILL: the sink still answers the 50 requests, and nobody records them
     killed = time.monotonic()
@@ -205,16 +206,18 @@ def test_a_worker_sigkilled_with_50_deliveries_in_flight_loses_none_and_repeats_
 
     def recorded() -> bool:
         found = [rdb.hget(keys.delivery(f"{event_id}-erp"), "status") for event_id in accepted]
-        return found == [b"delivered"] * 50
+        return found == [b"delivered"] * len(accepted)
 
-    wait_until(recorded, timeout=60, what="all 50 recorded as delivered")
+    wait_until(recorded, timeout=60, what="all recorded as delivered")
     took = time.monotonic() - killed
     time.sleep(1.0)
     counted = Counter(ids(sink_server.requests))
     assert set(counted) == set(accepted)  # none lost
     assert set(counted.values()) <= {1, 2}  # the cut-short attempt, and its one repeat (same webhook-id)
     repeated = sum(count - 1 for count in counted.values())
+    assert repeated <= sink_server.most_in_flight  # only what was in flight when it was killed
     figures.append(
-        f"worker SIGKILLed with 50 in flight: 50/50 recorded delivered {took:.1f} s later, {repeated} sent twice "
+        f"worker SIGKILLed with {sink_server.most_in_flight} in flight: {len(counted)}/{len(accepted)} recorded "
+        f"delivered {took:.1f} s later, {repeated} sent twice "
         "(the killed attempts, repeated with the same webhook-id)"
     )

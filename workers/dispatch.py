@@ -31,7 +31,10 @@ DEFAULT_THREADS = 64
 SOON = {"full", "probing", "rate", "not_before"}
 SOON_MS = 5_000
 TAKE_AT_ONCE = 16  # deliveries one take may hand out: fewer round trips, and sinks still take turns
-EWMA = 0.2  # weight of the newest attempt in a sink's running averages
+EWMA = 0.2  # weight of the newest attempt in a sink's mean CPU time
+COLD_START = 4
+CAPPED_WAIT = 0.05  # seconds a dispatcher whose sinks all have their useful attempts waits before looking again
+WALL_DRIFT = 1.02  # the shortest wall time seen rises 2% per attempt, so a sink that slows down is followed
 HEADROOM = 1.5
 RENEW_EVERY = 2.0  # seconds: the leases of attempts in progress are renewed this often (each lasts >= 10 s)
 STOP_WAIT = 30.0  # on stop, attempts in progress get this long; their leases then run out and others send them
@@ -55,16 +58,17 @@ class Dispatcher:
         self.counter = itertools.count()
         self.turn = 0
         self.renewed = time.monotonic()
-        self.timing: dict[str, tuple[float, float]] = {}  # sink -> running averages of (wall, CPU) s per attempt
+        self.timing: dict[str, tuple[float, float]] = {}  # sink -> (shortest recent wall, mean CPU) s per attempt
         self.stopping = threading.Event()
+        self.capped = False
 
     def useful(self, sink: str, cap: int) -> int:
         """How many attempts to one sink are worth running at once here (Little's law): while an attempt
         waits on the destination, others use the CPU; past wall / CPU threads they only queue for the GIL.
         A sink answering in 100 ms gets dozens, one answering at once two, so its cost per event stays low."""
         wall, cpu = self.timing.get(sink, (0.0, 0.0))
-        if cpu <= 0:
-            return cap  # nothing measured yet: as many as allowed, until the first attempts say otherwise
+        if cpu <= 0:  # nothing measured yet: a few, and the first answers say how many more are worth it (starting
+            return min(cap, COLD_START)  # at the cap measured the crowd's GIL waits, not the sink, and stayed there)
         return max(2, min(cap, math.ceil(wall / cpu * HEADROOM) + 1))
 
     def running(self, sink: str) -> int:
@@ -76,20 +80,22 @@ class Dispatcher:
             return self.size - len(self.busy)
 
     def pass_once(self) -> tuple[int, int, bool]:
-        """One take per sink while threads are free: (taken, ms until worth looking again, any soon)."""
+        """One take per sink while threads are free: (taken, ms until worth looking again, any soon).
+        ``self.capped`` says whether a sink was skipped for having all the attempts here it can use."""
         config = settings.config()
         names = list(config.sinks)
         if not names:
             return 0, outbox.IDLE_WAIT_MS, False
         self.turn = (self.turn + 1) % len(names)
         taken, due, soon = 0, outbox.IDLE_WAIT_MS, False
+        self.capped = False
         for name in names[self.turn :] + names[: self.turn]:
             if self.free() <= 0:
                 break
             sink = config.sinks[name]
             room = min(self.free(), self.useful(name, sink.in_flight()) - self.running(name), TAKE_AT_ONCE)
             if room <= 0:
-                soon = True  # its attempts here end soon, and then it gets more
+                soon = self.capped = True  # its threads take its next deliveries themselves
                 continue
             found, refused = self._take(name, room)
             for item in found:
@@ -178,9 +184,11 @@ class Dispatcher:
                 delivery.release(self.connection, taken, f"{type(error).__name__}: {error}")
 
     def _timed(self, sink: str, wall: float, cpu: float) -> None:
+        """The sink's answer time is the shortest wall time seen lately (a longer one was also waiting for
+        the GIL behind the other threads, which more threads would only make worse); CPU a running mean."""
         with self.changed:
             old_wall, old_cpu = self.timing.get(sink, (wall, cpu))
-            self.timing[sink] = (old_wall + EWMA * (wall - old_wall), old_cpu + EWMA * (cpu - old_cpu))
+            self.timing[sink] = (min(old_wall * WALL_DRIFT, wall), old_cpu + EWMA * (cpu - old_cpu))
 
     def wait(self, due_ms: int, stop: threading.Event) -> None:
         """Until a wake token, a free thread, or ``due_ms`` from now: at most IDLE_WAIT_MS."""
@@ -189,6 +197,9 @@ class Dispatcher:
                 while len(self.busy) >= self.size and not stop.is_set():
                     self.changed.wait(0.5)
                 return  # a thread is free: look again at once
+            if self.capped:  # wake tokens now mostly announce what its own threads take next: do not spin on
+                self.changed.wait(CAPPED_WAIT)  # them; a completion, or a short while for the other sinks
+                return
         timeout = min(max(due_ms, 10), outbox.IDLE_WAIT_MS) / 1000
         self.connection.blpop([keys.OUTBOX_WAKE], timeout=timeout)
 
