@@ -2,7 +2,10 @@
 "<webhook-id> <unix time received> <unix time answered> <status>" to SINK_LOG for each request.
 
 With SINK_RATE (per second) it behaves like a Slack incoming webhook: a token bucket of
-SINK_BURST (default 3) refilled at that rate, and 429 with Retry-After: 1 past it."""
+SINK_BURST (default 3) refilled at that rate, and 429 with Retry-After: 1 past it.
+Assumed, not documented by Slack: its "about one per second, bursts tolerated" (FIELD-NOTES.md) is
+taken as a bucket of 3, and the Retry-After it sends as 1 s; our slack sink's default (1/s, burst 1)
+must never meet the 429 either way."""
 
 from __future__ import annotations
 
