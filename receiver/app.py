@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from receiver import routes
+from receiver import links, routes, slack
 from receiver.deadline import BodyTimeoutError
 from receiver.front import Front
 from receiver.intake import Intake
@@ -47,6 +47,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         redis_url = url or connection.url()
         app.state.redis = connection.connect_async(redis_url, REDIS_POOL_SIZE)
+        app.state.sync_redis = connection.connect(redis_url)  # actions queue RQ jobs (rare: clicks, links)
         ingest = Ingest(replicas=1 if connection.replicated(redis_url) else 0)
         app.state.intake = Intake(app.state.redis, Spool(config.receiver.spool_dir), ingest)
         drainer = asyncio.create_task(app.state.intake.run_drainer())
@@ -59,6 +60,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
                 await drainer
             app.state.intake.spool.close()
             await app.state.redis.aclose()
+            app.state.sync_redis.close()
 
     app = Starlette(
         routes=[
@@ -68,6 +70,9 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             ),
             # Any other /hooks/ path (a trailing slash too), any method: 404, never a 307 repeating the token.
             Route("/hooks/{rest:path}", routes.not_found, methods=routes.ANY_METHOD),
+            Route("/slack/actions", slack.handle, methods=["POST"], max_body_size=slack.MAX_PAYLOAD),
+            Route("/act/{token}", links.show, methods=["GET"]),
+            Route("/act/{token}", links.act, methods=["POST"], max_body_size=links.MAX_FORM),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics_endpoint, methods=["GET"]),

@@ -57,12 +57,12 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def start(tmp_path: Path, redis_url: str) -> Iterator[Callable[[str], Service]]:
-    """Start our real processes on a config; stopped after the test."""
+def start(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Service]]:
+    """Start our real processes on a config (and a port, when the config names it); stopped after the test."""
     services: list[Service] = []
 
-    def starter(config: str) -> Service:
-        services.append(Service(tmp_path, redis_url, config, name=f"svc{len(services)}"))
+    def starter(config: str, port: int | None = None) -> Service:
+        services.append(Service(tmp_path, redis_url, config, name=f"svc{len(services)}", port=port))
         return services[-1]
 
     yield starter

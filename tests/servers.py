@@ -280,13 +280,20 @@ class Service:
     """`workhooks serve` and `workhooks worker` as real processes on one config and one Redis."""
 
     def __init__(
-        self, tmp_path: Path, redis_url: str, config: str, name: str = "svc", worker: bool = True, **env: str
+        self,
+        tmp_path: Path,
+        redis_url: str,
+        config: str,
+        name: str = "svc",
+        worker: bool = True,
+        port: int | None = None,
+        **env: str,
     ) -> None:
         path = tmp_path / f"{name}.yaml"
         path.write_text(config)
         self.tmp_path, self.name = tmp_path, name
         self.config_path = path
-        self.port = free_port()
+        self.port = port or free_port()  # given: the config names the receiver's address (email action links)
         self.env = process_env(redis_url, path, PORT=str(self.port), HOST="127.0.0.1", **env)
         self.web = Process(["serve"], self.env, tmp_path / f"{name}-web.log")
         self.workers: list[Process] = []

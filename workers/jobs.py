@@ -59,3 +59,11 @@ def deliver(event_id: str, sink_name: str, attempt: int = 1) -> str:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(event_id=event_id, sink=sink_name)
     return delivery.deliver(_connection(), event_id, sink_name, attempt)
+
+
+def run_action(action_id: str) -> str | None:
+    """Carry out one action a person asked for (queued at the front by store/actions.py)."""
+    structlog.contextvars.clear_contextvars()
+    from workers import actions, settings
+
+    return actions.run(_connection(), settings.config(), action_id)

@@ -104,6 +104,7 @@ def _record_silently(pipe: Any, name: str, source: SourceSettings, poller: Polle
     state = {"subject": subject, "source": name, "events": [], **initial}
     stays.settle(pipe, state, PLATFORMS[source.platform], time.time(), stays.first_entry(), None)
     pipe.set(keys.state(name, subject), json.dumps(state), ex=keys.STATE_TTL)
+    state_module.index(pipe, name, subject, time.time())
 
 
 def _keep_deadlines(connection: redis.Redis, name: str, source: SourceSettings, poller: Poller,

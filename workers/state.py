@@ -80,6 +80,7 @@ def apply_event(
         pipe.multi()
         stays.settle(pipe, new, of_event_type(event.type), stays.unix(event.time), event.id, final.phase)
         pipe.set(key, json.dumps(new, separators=(",", ":")), ex=keys.STATE_TTL)
+        index(pipe, event.source, event.subject, stays.unix(event.time))
         if final is not event:
             pipe.set(keys.event(event.id), final.to_json(), keepttl=True)
         fan_out(pipe, final)
@@ -87,6 +88,12 @@ def apply_event(
 
     result = connection.transaction(transaction, key, marked, value_from_callable=True)  # type: ignore[arg-type]
     return cast(tuple[Event, bool], result)
+
+
+def index(pipe: Any, source: str, subject: str, at: float) -> None:
+    """The subject in the Work view's index, by its last event; entries older than a state's life go."""
+    pipe.zadd(keys.SUBJECTS, {keys.subject_member(source, subject): at})
+    pipe.zremrangebyscore(keys.SUBJECTS, "-inf", time.time() - keys.STATE_TTL)
 
 
 def _fan_out_only(connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]) -> tuple[Event, bool]:

@@ -7,8 +7,10 @@ CLI, because it reads what workers write: the receiver package never imports wor
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
+import time
 from importlib import resources
 from typing import Any, get_args
 
@@ -24,17 +26,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from receiver.openapi import ERROR, json_answer
 from receiver.routes import http_error
-from workers import confirmation, delivery, eventlog, router, state
+from workers import confirmation, delivery, eventlog, router, state, work
 from workhooks.config.schema import Config
 from workhooks.core.clock import utc_now
 from workhooks.core.events import Event, Phase
 from workhooks.core.media import ascii_integer
-from workhooks.store import health, keys, outbox, quarantine
+from workhooks.store import actions, health, keys, outbox, quarantine
 from workhooks.store.connection import connect
 
 log = structlog.get_logger("workhooks.admin")
 MAX_PAGE = 200
 MAX_REASON = 200
+MAX_TEXT = 3000
+ACTION_WAIT = 5.0  # seconds POST /api/actions waits for the worker's answer
 PHASES = set(get_args(Phase))
 
 
@@ -198,6 +202,53 @@ class Admin:
         log.info("admin_sink_resumed", sink=name, was_paused=was)
         return JSONResponse({"outcome": "resumed" if was else "not paused"}, status_code=200)
 
+    def list_work(self, request: Request) -> Response:
+        query = request.query_params
+        if query.get("phase") and query["phase"] not in PHASES:
+            return _bad(f"phase must be one of {sorted(PHASES)}")
+        limit = ascii_integer(query.get("limit", "100"))
+        if limit is None:
+            return _bad("limit must be a number")
+        found = work.rows(self.connection, self.config, query.get("phase"), query.get("source"), min(limit, MAX_PAGE))
+        return JSONResponse({"items": found})
+
+    def show_work(self, request: Request) -> Response:
+        source, subject = request.path_params["source"], request.path_params["subject"]
+        found = work.timeline(self.connection, self.config, source, subject)
+        if found is None:
+            return JSONResponse({"error": "no such subject (unknown or expired)"}, status_code=404)
+        return JSONResponse(found)
+
+    def list_actions(self, request: Request) -> Response:
+        return JSONResponse({"items": [record.as_dict() for record in actions.recent(self.connection, MAX_PAGE)]})
+
+    async def take_action(self, request: Request) -> Response:
+        """POST {source, subject, action, text?, stay?, request_id?}: asked for, carried out by a worker; the
+        answer within a few seconds (202 while it is still on its way)."""
+        try:
+            given = await request.json()
+        except ValueError:
+            return _bad('the body must be JSON: {"source", "subject", "action", "text"?, "stay"?, "request_id"?}')
+        fields = ("source", "subject", "action", "text", "stay", "request_id")
+        if not isinstance(given, dict) or not all(isinstance(given.get(name, ""), str) for name in fields):
+            return _bad("source, subject and action are required strings; text, stay and request_id are strings")
+        if not all(given.get(name) for name in fields[:3]) or len(given.get("text", "")) > MAX_TEXT:
+            return _bad(f"source, subject and action are required; text is at most {MAX_TEXT} characters")
+        try:
+            record, new = await run_in_threadpool(
+                work.ask, self.connection, self.config, given["source"], given["subject"], given["action"],
+                actions.Actor("console", "console"), given.get("text") or None, given.get("stay") or None,
+                given.get("request_id") or None,
+            )  # fmt: skip
+        except work.ActionRefused as refused:
+            log.info("admin_action_refused", reason=str(refused))
+            return JSONResponse({"error": str(refused)}, status_code=409)
+        log.info("admin_action", action_id=record.id, source=record.source, subject=record.subject,
+                 action=record.action, new=new)  # fmt: skip
+        final = await _settled(self.connection, record.id) if new else record
+        status = 200 if final.status in actions.FINAL else 202
+        return JSONResponse({**final.as_dict(), "new": new}, status_code=status)
+
     def health(self, request: Request) -> Response:
         found = health.read(self.connection, self.config.sources, self.config.sinks)
         sinks = [
@@ -214,6 +265,17 @@ class Admin:
             {"queue_depth": found.queue_depth, "dead_letters": found.dead_letters, "workers": found.workers,
              "sinks": sinks, "sources": sources}
         )  # fmt: skip
+
+
+async def _settled(connection: redis.Redis, action_id: str) -> actions.ActionRecord:
+    """The action once a worker has carried it out, or as it stands after ACTION_WAIT seconds."""
+    deadline = time.monotonic() + ACTION_WAIT
+    while True:
+        record = await run_in_threadpool(actions.load, connection, action_id)
+        assert record is not None
+        if record.status in actions.FINAL or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.1)
 
 
 def _state(found: outbox.SinkState | None) -> dict[str, Any]:
@@ -340,6 +402,24 @@ ADMIN_PATHS: dict[str, Any] = {
         outcome=True,
     ),
 }
+ADMIN_PATHS |= {
+    "/admin/api/work": _admin(
+        "get", "Every job, task and order: status, phase, time in it, last event (?phase=awaiting_client&source=)",
+        {"200": "Subjects, most recently active first.", "400": "A phase that is not one, or a bad limit."},
+    ),
+    "/admin/api/work/{source}/{subject}": _admin(
+        "get", "A subject's timeline (events and actions, as sentences) and the actions that apply now",
+        {"200": "The subject.", "404": "Unknown or expired."}, ("source", "subject"),
+    ),
+    "/admin/api/actions": {
+        **_admin("get", "The newest actions people took, and their answers", {"200": "Actions."}),
+        **_admin(
+            "post", 'Act on a subject: {"source", "subject", "action", "text"?, "stay"?, "request_id"?}',
+            {"200": "Carried out (or the same action asked for before).", "202": "Queued, not answered yet.",
+             "400": "A body that is not the documented object.", "409": "The action does not apply now."},
+        ),
+    },
+}  # fmt: skip
 SECURITY = {"admin": {"type": "http", "scheme": "bearer"}}
 
 
@@ -360,6 +440,10 @@ def create_admin(config: Config, redis_url: str) -> Starlette | None:
             Route("/api/mismatches", admin.list_mismatches, methods=["GET"]),
             Route("/api/quarantine/{item_id}/replay", admin.replay_quarantined, methods=["POST"]),
             Route("/api/health", admin.health, methods=["GET"]),
+            Route("/api/work", admin.list_work, methods=["GET"]),
+            Route("/api/work/{source}/{subject:path}", admin.show_work, methods=["GET"]),
+            Route("/api/actions", admin.list_actions, methods=["GET"]),
+            Route("/api/actions", admin.take_action, methods=["POST"]),
             Route("/api/sinks", admin.list_sinks, methods=["GET"]),
             Route("/api/sinks/{name}/pause", admin.pause_sink, methods=["POST"]),
             Route("/api/sinks/{name}/resume", admin.resume_sink, methods=["POST"]),

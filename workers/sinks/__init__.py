@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from workers.sinks import apprise, email, log, slack, webhook
+from workers.sinks import apprise, email, log, slack, slack_app, webhook
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
 
@@ -19,6 +19,7 @@ SINK_TYPES: dict[str, Callable[[Any, str], Sink]] = {  # (settings, the sink's n
     "log": log.LogSink,
     "webhook": webhook.WebhookSink,
     "slack": slack.SlackSink,
+    "slack_app": slack_app.SlackAppSink,
     "email": email.EmailSink,
     "apprise": apprise.AppriseSink,
 }

@@ -16,15 +16,20 @@ import html
 import re
 import smtplib
 import ssl
+import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
+from workers import state as states
 from workers.exceptions import DeliveryError
 from workers.messages import Message, render
+from workers.sinks import context
 from workhooks.config.sinks import EmailSink as EmailSettings
+from workhooks.core import links
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
+from workhooks.platforms import PLATFORMS
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")  # what a Message-ID's left part may hold (RFC 5322)
@@ -36,7 +41,15 @@ def message_id(delivery: str, domain: str) -> str:
     return f"<{NOT_ATEXT.sub('-', delivery).strip('.')}@{domain}>"
 
 
-def build(event: Event, message: Message, sender: str, recipients: list[str], msgid: str | None = None) -> EmailMessage:
+def build(
+    event: Event,
+    message: Message,
+    sender: str,
+    recipients: list[str],
+    msgid: str | None = None,
+    links: list[tuple[str, str]] | None = None,
+) -> EmailMessage:
+    """The mail; ``links``: (label, URL) of each action that applies (action_links), after the message."""
     mail = EmailMessage()  # the default policy: RFC 5322 folding, encoded words only where needed
     mail["Subject"] = BLANKS.sub(" ", message.title).strip()  # a line break in a title would end the header
     mail["From"] = sender
@@ -45,9 +58,11 @@ def build(event: Event, message: Message, sender: str, recipients: list[str], ms
     mail["Message-ID"] = msgid or message_id(event.id, sender.rsplit("@", 1)[-1])
     mail["X-Workhooks-Event-Id"] = event.id
     link = f"\n\n{message.link}" if message.link else ""
+    link += "".join(f"\n{label}: {url}" for label, url in links or [])
     mail.set_content(f"{message.body}{link}\n\n-- \n{message.platform} · {event.subject} · {event.type}\n")
     paragraphs = "".join(f"<p>{html.escape(part)}</p>" for part in message.body.split("\n") if part.strip())
     button = f'<p><a href="{html.escape(message.link)}">Open</a></p>' if message.link else ""
+    button += "".join(f'<p><a href="{html.escape(url)}">{html.escape(label)}</a></p>' for label, url in links or [])
     mail.add_alternative(
         f"<html><body><h2>{html.escape(message.title)}</h2>{paragraphs}{button}"
         f'<p style="color:#888">{html.escape(message.platform)} · {html.escape(event.subject)} · '
@@ -72,6 +87,27 @@ class EmailSink:
         self.timeout = settings.timeout
         self.starttls = not self.tls and settings.tls == "required"
         self.ca_file = str(settings.ca_file) if settings.ca_file else None
+        self.links = settings.action_links
+
+    def _links(self, event: Event) -> list[tuple[str, str]]:
+        """A signed link for each action that applies to the subject now (the POST of its page acts)."""
+        if self.links is None:
+            return []
+        source = context.config().sources.get(event.source)
+        if source is None:
+            return []
+        current = states.load(context.redis_connection(), event.source, event.subject)
+        stay = ((current or {}).get("stay") or {}).get("entry")
+        base = str(self.links.base_url).rstrip("/")
+        found = []
+        for action in PLATFORMS[source.platform].actions_for(current):
+            if action.perform is None or (action.spends_money and action.name not in source.actions.rules()):
+                continue
+            token = links.make(self.links.secret.get_secret_value(), sink=self.name, source=event.source,
+                               subject=event.subject, action=action.name, stay=stay, to=", ".join(self.recipients),
+                               expires=time.time() + self.links.ttl)  # fmt: skip
+            found.append((action.label.rstrip("…"), f"{base}/act/{token}"))
+        return found
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)  # verifies the chain and the host name
@@ -106,7 +142,7 @@ class EmailSink:
 
     def send(self, event: Event, template: Template | None = None) -> None:
         msgid = message_id(f"{event.id}-{self.name}" if self.name else event.id, self.domain)  # the delivery id
-        mail = build(event, render(event, template), self.sender, self.recipients, msgid)
+        mail = build(event, render(event, template), self.sender, self.recipients, msgid, self._links(event))
         try:
             with self._connect() as smtp:
                 self._login(smtp)

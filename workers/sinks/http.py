@@ -78,6 +78,20 @@ def resolve(host: str, port: int) -> list[Address]:
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
 
 
+def allowed(host: str, port: int, allow_private: bool) -> list[Address]:
+    """The addresses ``host`` resolves to, if we may send there: a non-public one only with allow_private."""
+    addresses = resolve(host, port)
+    if not addresses:
+        raise DeliveryError(f"{host} has no address")
+    refused = [address for address in addresses if not is_public(address)]
+    if refused and not allow_private:
+        raise DeliveryError(
+            f"{host} resolves to a non-public address ({describe(refused[0])}); set allow_private: true to allow it",
+            permanent=True,
+        )
+    return addresses
+
+
 def check_response(response: httpx.Response) -> None:
     """2xx passes; 4xx other than 408/409/425/429 is permanent; 429/503 carry their Retry-After."""
     code = response.status_code
@@ -117,17 +131,7 @@ class GuardedClient:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        addresses = resolve(host, port)
-        if not addresses:
-            raise DeliveryError(f"{host} has no address")
-        refused = [address for address in addresses if not is_public(address)]
-        if refused and not self.allow_private:
-            raise DeliveryError(
-                f"{host} resolves to a non-public address ({describe(refused[0])}); set allow_private: true to "
-                "allow it",
-                permanent=True,
-            )
-        address = addresses[0]
+        address = allowed(host, port, self.allow_private)[0]
         literal = f"[{address}]" if address.version == 6 else str(address)
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
         headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}

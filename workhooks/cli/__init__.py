@@ -10,14 +10,28 @@ from importlib.metadata import PackageNotFoundError, version
 
 import redis
 
-from workhooks.cli import check, common, deliveries, events, migrate, quarantine, route, run, send, sinks, spool, stats
+from workhooks.cli import (
+    check,
+    common,
+    deliveries,
+    events,
+    migrate,
+    quarantine,
+    route,
+    run,
+    send,
+    sinks,
+    spool,
+    stats,
+    work,
+)
 from workhooks.store.connection import describe as describe_redis_url
 
 EXIT_CODES = """exit codes: 0 done (events list: something found); 1 nothing found, refused or failed;
 2 bad arguments or configuration; 3 Redis (or, for send, the receiver) unreachable, or none set
 and none running in this folder. With no REDIS_URL, commands use the embedded Redis that
 `workhooks up` runs in ./var/redis, and say so on stderr."""
-COMMANDS = (check, run, deliveries, events, spool, stats, sinks, send, route, quarantine, migrate)
+COMMANDS = (check, run, deliveries, events, work, spool, stats, sinks, send, route, quarantine, migrate)
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE: `workhooks events list | head`
 
 

@@ -11,7 +11,7 @@ from typing import Any, get_args
 from workers import delivery, eventlog, state
 from workhooks.cli import common
 from workhooks.core.events import Event, Phase
-from workhooks.store import keys
+from workhooks.store import actions, keys
 
 
 def _listed(item: eventlog.Listed) -> dict[str, Any]:
@@ -44,11 +44,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     event = Event.from_json(raw)
     current = state.load(connection, event.source, event.subject)
     opened = [delivery.get(connection, delivery.delivery_id(event.id, name)) for name in common.load(None).sinks]
+    taken = actions.for_subject(connection, event.source, event.subject)
     if args.json:
         shown_state = None if current is None else {key: value for key, value in current.items() if key != "events"}
         common.print_json({"event": event.to_cloudevent(), "state": shown_state,
                            "deliveries": [asdict(opening) for opening in filter(None, opened)],
-                           "attempts": delivery.attempts(connection, event.id)})  # fmt: skip
+                           "attempts": delivery.attempts(connection, event.id),
+                           "actions": [record.as_dict() for record in taken]})  # fmt: skip
         return 0
     print(json.dumps(event.to_cloudevent(), indent=2, ensure_ascii=False))
     if current is not None:
@@ -64,6 +66,10 @@ def cmd_events(args: argparse.Namespace) -> int:
             f"  {attempt['at']}  {attempt['sink']:<20} #{attempt['attempt']} {attempt['outcome']:<9} "
             f"{attempt['duration_ms']:>8} ms  {detail}".rstrip()
         )
+    print(f"actions on {event.subject} (workhooks work show {event.source} {event.subject}):")
+    for record in reversed(taken):
+        print(f"  {record.requested_at}  {record.action:<8} by {record.actor.shown():<24} {record.status:<8} "
+              f"{record.answer}".rstrip())  # fmt: skip
     return 0
 
 

@@ -196,6 +196,14 @@ class Config(Model):
             for position, source in enumerate(reminder.match.source or []):
                 if source not in self.sources:
                     problems.append(f"reminders.{index}.match.source.{position}: no source named {source!r}")
+        for named, settings in self.sources.items():
+            known = PLATFORMS[settings.platform].actions
+            for action in settings.actions.rules():
+                if action not in known:
+                    offered = ", ".join(known) or "none"
+                    problems.append(
+                        f"sources.{named}.actions.{action}: {settings.platform} has no such action ({offered})"
+                    )
         names = [reminder.name for reminder in self.reminders]
         twice = sorted({name for name in names if names.count(name) > 1})
         problems += [f"reminders: two rules named {name!r}" for name in twice]

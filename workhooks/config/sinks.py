@@ -195,6 +195,65 @@ class SlackSink(_HTTPSink, _SecretURLSink):
         return self
 
 
+SLACK_API = "https://slack.com/api/"
+SLACK_ACTION_PREFIX = "workhooks."  # the action_id of a slack_app sink's buttons: workhooks.<action>
+GENERATE = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+class SlackAppSink(_HTTPSink):
+    """A Slack app's bot (chat:write): one thread per subject, its parent kept current, with action buttons.
+
+    ``signing_secret`` verifies the app's interactions (POST /slack/actions). ``base_url``: Slack's Web API
+    (another Slack cloud, or an emulator on 127.0.0.1 with ``allow_private: true``).
+    """
+
+    type: Literal["slack_app"]
+    bot_token: SecretStr
+    signing_secret: SecretStr
+    channel: str = Field(pattern=r"^[A-Z0-9]{2,32}$")  # the channel's id (C0456EFGH), not its name
+    base_url: AnyHttpUrl = AnyHttpUrl(SLACK_API)
+    for_people: ClassVar[bool] = True
+    # one message at a time per channel: chat.postMessage allows about 1 per second per channel
+    default_in_flight: ClassVar[int] = 1
+    default_rate: ClassVar[RateLimit | None] = RateLimit(per_second=1)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token (xoxb-…, the app's Bot User OAuth Token)")
+        return value
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be the app's Signing Secret (Basic Information, App Credentials)")
+        return value
+
+    def secrets(self) -> list[str]:
+        return [self.bot_token.get_secret_value(), self.signing_secret.get_secret_value()]
+
+    def where(self) -> str:
+        return f"{self.base_url} channel {self.channel} (bot token hidden)"
+
+
+class ActionLinks(Model):
+    """Links in each email to the actions that apply, opened at ``base_url``/act/… (the receiver's public
+    address): a confirmation page, the action on its POST. Signed with ``secret``, single use, expiring."""
+
+    base_url: AnyHttpUrl
+    secret: SecretStr
+    ttl: float = Field(default=72 * 3600, gt=0, le=30 * 24 * 3600)  # seconds
+
+    @field_validator("secret")
+    @classmethod
+    def _long(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError(f"must be at least 32 characters ({GENERATE})")
+        return value
+
+
 class EmailSink(_SecretURLSink):
     """SMTP: smtp://user:password@host:587 (STARTTLS, which must succeed) or smtps://...:465 (TLS from the start).
 
@@ -212,6 +271,7 @@ class EmailSink(_SecretURLSink):
     ca_file: FilePath | None = None  # PEM bundle of the CAs to trust instead of the system's (a private relay)
     # the domain of each Message-ID (default: the From address's)
     message_id_domain: str | None = Field(default=None, pattern=HOSTNAME)
+    action_links: ActionLinks | None = None  # off unless set
     for_people: ClassVar[bool] = True
     default_in_flight: ClassVar[int] = 4  # SMTP connections at once: relays limit them per client
 
@@ -236,6 +296,10 @@ class EmailSink(_SecretURLSink):
         url = urlsplit(self.url.get_secret_value())
         return f"{url.scheme}://{url.hostname}:{url.port or ''} -> {', '.join(self.to)}"
 
+    def secrets(self) -> list[str]:
+        links = [self.action_links.secret.get_secret_value()] if self.action_links is not None else []
+        return super().secrets() + links
+
     def attempt_timeout(self) -> float | None:
         return self.timeout
 
@@ -256,4 +320,6 @@ class LogSink(SinkSettings):
         return str(self.path or "stdout")
 
 
-Sink = Annotated[WebhookSink | SlackSink | EmailSink | AppriseSink | LogSink, Field(discriminator="type")]
+Sink = Annotated[
+    WebhookSink | SlackSink | SlackAppSink | EmailSink | AppriseSink | LogSink, Field(discriminator="type")
+]

@@ -45,6 +45,11 @@ def redact(body: bytes, secrets: Iterable[str]) -> bytes:
     return body
 
 
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``redact`` for text a person or a platform wrote (an action's reason, a platform's answer)."""
+    return redact(text.encode("utf-8", "surrogatepass"), secrets).decode("utf-8", "replace")
+
+
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));")
 _MARKUP = frozenset("<>&\"'")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -97,6 +98,36 @@ class ApiClient:
                 time.sleep(min(delay, MAX_IN_PLACE_WAIT))
                 delay = min(delay * 2, MAX_IN_PLACE_WAIT)
         raise failure
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the platform answered an action: ``ok``, its HTTP status, and a short reason a person can read.
+    ``unknown``: no answer came (a timeout, a reset), so whether it was applied is not known."""
+
+    ok: bool
+    status: int | None
+    detail: str
+    unknown: bool = False
+
+
+def act(client: httpx.Client, method: str, url: str, **request: Any) -> httpx.Response | str:
+    """One request an action makes, never repeated here (a confirm sent twice may be applied twice):
+    the response, or why none came."""
+    try:
+        return client.request(method, url, **request)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: no answer"
+
+
+def outcome(answer: httpx.Response | str, detail: Callable[[httpx.Response], str | None] | None = None) -> Outcome:
+    """The platform's answer as an Outcome: 2xx is done; a 4xx/5xx says why in its own words."""
+    if isinstance(answer, str):
+        return Outcome(False, None, answer, unknown=True)
+    said = detail(answer) if detail is not None else None
+    if 200 <= answer.status_code < 300 and said is None:
+        return Outcome(True, answer.status_code, f"answered {answer.status_code}")
+    return Outcome(False, answer.status_code, said or f"answered {answer.status_code}: {_brief(answer)}")
 
 
 def take_turns(items: list[Any], budget: int, interval: int) -> list[Any]:

@@ -6,7 +6,8 @@ A platform is one package: its settings model, and the roles it plays —
   callback platforms' reconciliation);
 - ``Presenter``: its name, default message texts and links;
 - appliers: how each of its event types changes the subject's state;
-- ``Samples``: what a real callback looks like, for `workhooks send`.
+- ``Samples``: what a real callback looks like, for `workhooks send`;
+- ``Action``: what a person may do to a subject through the platform's API (confirm, reject, reply).
 Nothing here talks to Redis, RQ or Starlette: those layers sit above.
 """
 
@@ -15,19 +16,69 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from workhooks.core.events import Callback, Event, Phase
 from workhooks.core.models import Model
 from workhooks.core.templates import Template
-from workhooks.platforms.api import ApiClient
+from workhooks.platforms.api import ApiClient, Outcome
 
 State = dict[str, Any]
 Item = dict[str, Any]
 Applier = Callable[[State, Event], State]
 AuthStyle = Literal["path_token", "api_key"]
+SLACK_ID = r"^[A-Z0-9]{2,32}$"  # U0123ABCD, C0456EFGH, W..., G...
+
+
+class Allow(Model):
+    """Who may act from Slack: these users, and members of these channels from the app's own workspace."""
+
+    slack_users: list[Annotated[str, Field(pattern=SLACK_ID)]] = Field(default_factory=list, max_length=1000)
+    slack_channels: list[Annotated[str, Field(pattern=SLACK_ID)]] = Field(default_factory=list, max_length=1000)
+
+
+class ActionRule(Model):
+    allow: Allow | None = None  # narrows the source's list for this action (None: the source's)
+
+
+class ActionSettings(Model):
+    """`actions:` of a source: `allow` for every action, and per action (`confirm: {allow: ...}`) a narrower
+    list. Off until configured: nobody may act from Slack. An action that spends money (Wordy's pay) is off
+    unless named here. The console, the CLI and email links act for whoever holds the admin token or the link."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    allow: Allow = Field(default_factory=Allow)
+
+    @model_validator(mode="after")
+    def _rules_valid(self) -> ActionSettings:
+        self.rules()  # a malformed `confirm: {...}` fails the config, not a click
+        return self
+
+    def rules(self) -> dict[str, ActionRule]:
+        """The per-action entries (`confirm:`, `pay:`), validated."""
+        return {name: ActionRule.model_validate(value or {}) for name, value in (self.model_extra or {}).items()}
+
+    def enabled(self, action: Action) -> bool:
+        """Someone may take it from Slack (a link-only action: always)."""
+        if action.perform is None:
+            return True
+        rule = self.rules().get(action.name)
+        if action.spends_money and rule is None:
+            return False
+        allow = rule.allow if rule is not None and rule.allow is not None else self.allow
+        return bool(allow.slack_users or allow.slack_channels)
+
+    def permits(self, action: Action, user: str, channel: str | None, same_workspace: bool) -> bool:
+        rule = self.rules().get(action.name)
+        if action.spends_money and rule is None:
+            return False
+        allow = rule.allow if rule is not None and rule.allow is not None else self.allow
+        if user in allow.slack_users:
+            return True
+        return same_workspace and channel is not None and channel in allow.slack_channels
 
 
 class SourceSettings(Model):
@@ -35,6 +86,7 @@ class SourceSettings(Model):
 
     platform: str
     timeout: float = Field(default=15.0, gt=0, le=120)
+    actions: ActionSettings = Field(default_factory=ActionSettings)
 
     def secrets(self) -> list[str]:
         """Every credential this source holds, for redaction (what may never be stored or shown)."""
@@ -168,6 +220,31 @@ class Confirmed:
     facts: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One thing a person may do to a subject through its platform's API.
+
+    ``applies``: on the subject's state now. ``perform`` (I/O): (settings, subject, state, text) -> Outcome; None for
+    a link-only action (``link`` gives the address). ``ask``: the text it needs, as a label (the reason
+    for a rejection), asked in a Slack modal or a form. ``confirm``: the question a destructive action asks
+    first. ``once``: a transition, applied at most once per stay of the subject (a double click, a resend
+    of the click, is the same action); False: each request is its own (two replies are two messages).
+    ``retry_safe``: repeating it after an unknown outcome cannot do harm (closing a closed task).
+    """
+
+    name: str
+    label: str
+    applies: Callable[[State], bool]
+    perform: Callable[[Any, str, State, str | None], Outcome] | None = None
+    ask: str | None = None
+    confirm: str | None = None
+    spends_money: bool = False
+    once: bool = True
+    retry_safe: bool = False
+    style: Literal["primary", "danger"] | None = None
+    link: Callable[[Any, str, State], str | None] | None = None
+
+
 def _never_refuses(settings: Any, event: Event) -> Confirmed | None:
     return None
 
@@ -194,6 +271,12 @@ class Platform:
     occurrences: Callable[[Any, Event], list[str] | None] = _cannot_tell
     # The account's balance (I/O), for sources whose settings watch it (balance_threshold).
     balance: Callable[[Any], Decimal] | None = None
+    # What people may do to its subjects (action name -> Action), in the order buttons show them.
+    actions: Mapping[str, Action] = field(default_factory=dict)
+
+    def actions_for(self, state: State | None) -> list[Action]:
+        """The actions that apply to a subject in ``state`` now."""
+        return [action for action in self.actions.values() if state is not None and action.applies(state)]
 
     @property
     def kind(self) -> str:

@@ -37,6 +37,7 @@ DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at
 DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused, -> when; trimmed past EVENT_TTL
 MISMATCHES = PREFIX + "mismatches"  # callbacks the platform's API contradicted (confirm)
 WORKER_COUNTERS = PREFIX + "metrics"  # hash: "<name>|<label value>|..." -> count (store/telemetry.py)
+SUBJECTS = PREFIX + "subjects"  # sorted set: subject_member -> its last event (Unix time): the console's Work view
 DEADLINES = PREFIX + "deadlines"  # sorted set: subject_member -> due (Unix time), open subjects with a deadline
 WATCH_DUE = PREFIX + "watch:due"  # set with NX and a short TTL: reminders and deadlines were just evaluated
 WATCH_DUE_MS = 900  # ... so two schedulers evaluate about once a second between them
@@ -158,6 +159,35 @@ OUTBOX_WAKE_MAX = 100
 OUTBOX_LEASE_MARGIN_MS = 10_000  # a lease is the sink's attempt timeout plus this
 
 
+ACTIONS_INDEX = PREFIX + "actions"  # sorted set: action id -> requested at; trimmed past EVENT_TTL
+ACTIONS_KEPT = 100  # the newest actions a subject's audit trail keeps
+
+
+def action(action_id: str) -> str:
+    """Hash: one action a person asked for — who, what, on which subject, and what the platform answered."""
+    return f"{PREFIX}action:{action_id}"
+
+
+def action_once(digest: str) -> str:
+    """The action already asked for with this identity (a subject's stay and the action; a click's id)."""
+    return f"{PREFIX}action:once:{digest}"
+
+
+def action_link(nonce: str) -> str:
+    """Set when an emailed action link is used: each link works once."""
+    return f"{PREFIX}action:link:{nonce}"
+
+
+def subject_actions(source: str, subject: str) -> str:
+    """List: a subject's action ids, newest first (its audit trail)."""
+    return f"{PREFIX}actions:{source}:{subject}"
+
+
+def slack_thread(sink: str, member: str) -> str:
+    """Hash: the Slack message (channel, ts) a slack_app sink posted a subject's first event as: its thread."""
+    return f"{PREFIX}slack:{sink}:{member}"
+
+
 def mismatch(event_id: str) -> str:
     return f"{PREFIX}mismatch:{event_id}"
 
@@ -214,6 +244,7 @@ PROCESS_EVENT = "workers.jobs.process_event"
 DELIVER = "workers.jobs.deliver"
 POLL_SOURCE = "workers.jobs.poll_source"
 CHECK_ACCOUNT = "workers.jobs.check_account"
+RUN_ACTION = "workers.jobs.run_action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +267,9 @@ DELIVERY = JobOptions(timeout=60, result_ttl=600, failure_ttl=365 * 24 * 3600, r
 DELIVERY_TIMEOUT_MARGIN = 10
 # One poll of one source; the timeout grows with the source's own (see poll_timeout).
 POLL = JobOptions(timeout=120, result_ttl=60, failure_ttl=24 * 3600)
+# One action on a platform (confirm, reject, reply), queued at the front: a click does not wait behind
+# the processing jobs queued before it. Not retried by RQ: a confirm is not blindly repeated.
+ACTION = JobOptions(timeout=60, result_ttl=600, failure_ttl=30 * 24 * 3600)
 DRAIN_QUEUED_TTL = 60  # a lost drain job (an emptied queue) is replaced by the next arrival after this
 
 

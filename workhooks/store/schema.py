@@ -16,6 +16,9 @@ Layouts:
   4  deliveries wait in per-sink queues (wh:out:<sink>...; store/outbox.py, docs/delivery.md) instead
      of RQ jobs. No data changes: a retry the release before scheduled as an RQ job moves into its
      queue when it falls due. The version is new so that release refuses to run on queues it cannot see.
+  5  wh:subjects (every subject by its last event: the console's Work view), and the actions people take
+     (wh:action:..., wh:actions:<source>:<subject>, wh:slack:<sink>:<subject>; store/actions.py).
+     The migration indexes each stored subject; the action keys are new.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from workhooks.platforms import PLATFORMS, of_event_type
 from workhooks.platforms.base import Platform, State
 from workhooks.store import keys, stays
 
-CURRENT = 4
+CURRENT = 5
 # This code reads layouts from here to CURRENT without a migration: a store not yet migrated works,
 # its lanes start empty (ids the release before stored are still recognised as resends).
 OLDEST_READABLE = 0
@@ -137,12 +140,24 @@ def _seed_stays(connection: redis.Redis) -> None:
         connection.transaction(seed, key)  # a worker of either release may write the state meanwhile
 
 
+def _index_subjects(connection: redis.Redis) -> None:
+    """4 -> 5: each stored subject in wh:subjects, by its last update (a subject indexed already stays)."""
+    for key in connection.scan_iter(match=keys.state("*", "*"), count=1000):
+        raw = connection.get(key)
+        state = json.loads(raw) if raw else None
+        if not isinstance(state, dict) or not state.get("source") or not state.get("subject"):
+            continue
+        at = stays.unix(str(state.get("updated_at") or "")) or time.time()
+        connection.zadd(keys.SUBJECTS, {keys.subject_member(state["source"], state["subject"]): at}, nx=True)
+
+
 # version -> (what the step does, the step): each brings the data from that version to the next.
 MIGRATIONS: dict[int, tuple[str, Callable[[redis.Redis], None]]] = {
     0: ("mark the store's layout (no data changes)", _stamp_only),
     1: ("seed each subject's lanes from its state and the events still waiting (recurrence-aware ids)", _seed_lanes),
     2: ("index each subject by its phase and deadline (reminders and deadlines)", _seed_stays),
     3: ("deliveries wait in per-sink queues (no data changes: scheduled retries move there when due)", _stamp_only),
+    4: ("index every subject for the console's Work view (actions are new keys)", _index_subjects),
 }
 
 

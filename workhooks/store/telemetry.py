@@ -25,6 +25,10 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "workhooks_resends_recognised": ("messages the platform's records show announced already", ("source",)),
     "workhooks_unknown_statuses": ("events with a status their platform's document does not name", ("source",)),
     "workhooks_derived_events": ("events workhooks derived: reminders, deadlines, account, delivery", ("type",)),
+    "workhooks_actions": (
+        "actions people took on subjects, by outcome: done, failed, unknown, refused",
+        ("source", "action", "outcome"),
+    ),
     "workhooks_sink_breaker_transitions": ("a sink's circuit breaker opened or closed", ("sink", "state")),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workhooks.platforms.base import CallbackSource, Platform
-from workhooks.platforms.sharedworkforce import api, callback, messages, samples, state
+from workhooks.platforms.sharedworkforce import actions, api, callback, messages, samples, state
 from workhooks.platforms.sharedworkforce.settings import SharedWorkforceSettings
 
 PLATFORM = Platform(
@@ -24,4 +24,5 @@ PLATFORM = Platform(
     ),
     poller=api.RECONCILER,
     samples=samples.SAMPLES,
+    actions=actions.ACTIONS,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workhooks.platforms.base import CallbackSource, Platform
-from workhooks.platforms.wordy import api, callback, messages, samples, state, statuses
+from workhooks.platforms.wordy import actions, api, callback, messages, samples, state, statuses
 from workhooks.platforms.wordy.settings import WordySettings
 
 PLATFORM = Platform(
@@ -26,4 +26,5 @@ PLATFORM = Platform(
     confirm=api.confirm,
     occurrences=api.occurrences,
     balance=api.balance,
+    actions=actions.ACTIONS,
 )

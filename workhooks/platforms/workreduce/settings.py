@@ -14,3 +14,6 @@ class WorkReduceSettings(PullSettings):
     api_key: SecretStr
     base_url: AnyHttpUrl = AnyHttpUrl("https://api.workreduce.com/v2")
     max_pages: int = Field(default=100, ge=1, le=10_000)  # 100 orders a page
+    # Where a person opens an order ({number}: its OrderNumber). The API document names no web address
+    # and no approve endpoint, so the "Open order" button links here; unset: no button.
+    order_url: str | None = Field(default=None, pattern=r"^https?://[^\s]*\{number\}[^\s]*$")

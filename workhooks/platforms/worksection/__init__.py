@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workhooks.platforms.base import Platform, polled_applier
-from workhooks.platforms.worksection import messages, poller
+from workhooks.platforms.worksection import actions, messages, poller
 from workhooks.platforms.worksection.settings import WorksectionSettings
 
 PLATFORM = Platform(
@@ -14,4 +14,5 @@ PLATFORM = Platform(
     appliers=dict.fromkeys(poller.EVENT_TYPES, polled_applier(poller.ENTITY)),
     status_phases=poller.STATUS_PHASES,
     poller=poller.POLLER,
+    actions=actions.ACTIONS,
 )
