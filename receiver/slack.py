@@ -88,6 +88,10 @@ def verify(config: Config, body: bytes, timestamp: str | None, signature: str | 
         raise Refused(401, "X-Slack-Signature and X-Slack-Request-Timestamp are required")
     if not TIMESTAMP.fullmatch(timestamp) or not SIGNATURE.fullmatch(signature):
         raise Refused(401, "malformed X-Slack-Signature or X-Slack-Request-Timestamp")
+    try:
+        body.decode("utf-8")  # SignatureVerifier decodes it, raising on anything else
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8: not a Slack interaction") from None
     if abs(now - int(timestamp)) > TOLERANCE:
         raise Refused(401, "X-Slack-Request-Timestamp is more than 5 minutes away (a replayed request?)")
     for name, sink in apps.items():

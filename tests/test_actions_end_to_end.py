@@ -156,7 +156,7 @@ def test_a_jobs_events_share_one_thread_and_a_reject_sent_twice_by_slack_reaches
         slack.parent(CHANNEL, parent["ts"]) or {}, "reject"), 20, "the parent to offer the next round")  # fmt: skip
     assert len(parents(slack)) == 1
     replies = slack.thread(CHANNEL, parent["ts"])
-    assert len(replies) >= 4  # aer->acr (first round), the reason, acr->aer, aer->acr again
+    assert len(replies) >= 5  # the parent; aer->acr (first round), the reason, acr->aer, aer->acr again
     shown = service.cli("work", "show", "wordy-main", f"job/{job}").stdout
     assert re.search(r"reject by <@U0123ABCD>: Wordy answered 200", shown), shown
     assert API_KEY not in service.logs() and BOT not in service.logs() and SIGNING not in service.logs()

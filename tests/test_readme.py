@@ -19,13 +19,15 @@ def environment(text: str) -> dict[str, str]:
     values = {
         "ERP_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
+        "SLACK_BOT_TOKEN": "xoxb-1111111111-2222222222222-abcdefabcdef",
+        "WORKHOOKS_LINK_SECRET": "x" * 43,
     }
     return {name: values.get(name, "x" * 24) for name in VARIABLE.findall(text)}
 
 
 def test_the_readme_has_an_example_for_every_sink_type() -> None:
     types = {match for block in BLOCKS for match in re.findall(r"type: (\w+)", block)}
-    assert {"log", "webhook", "slack", "email", "apprise"} <= types
+    assert {"log", "webhook", "slack", "slack_app", "email", "apprise"} <= types
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.startswith("sources:")])

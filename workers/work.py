@@ -41,7 +41,7 @@ def offered(config: Config, source: str, state: State | None) -> list[dict[str, 
     if settings is None:
         return []
     found = []
-    for action in PLATFORMS[settings.platform].actions_for(state):
+    for action in PLATFORMS[settings.platform].actions_for(state, settings):
         if action.spends_money and action.name not in settings.actions.rules():
             continue
         link = action.link(settings, str((state or {}).get("subject", "")), state or {}) if action.link else None
@@ -201,6 +201,8 @@ def ask(
     if action is None or action.perform is None:
         offered_names = ", ".join(n for n, a in platform.actions.items() if a.perform is not None) or "none"
         raise ActionRefused(f"{platform.presenter.name} has no action {name!r} (actions: {offered_names})")
+    if not action.usable(settings):
+        raise ActionRefused(f"{name} needs the source's API credentials (sources.{source}.api_key)")
     if action.spends_money and name not in settings.actions.rules():
         raise ActionRefused(f"{name} spends money: it is off unless sources.{source}.actions.{name} is configured")
     current = connection.get(keys.state(source, subject))

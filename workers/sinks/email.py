@@ -100,7 +100,7 @@ class EmailSink:
         stay = ((current or {}).get("stay") or {}).get("entry")
         base = str(self.links.base_url).rstrip("/")
         found = []
-        for action in PLATFORMS[source.platform].actions_for(current):
+        for action in PLATFORMS[source.platform].actions_for(current, source):
             if action.perform is None or (action.spends_money and action.name not in source.actions.rules()):
                 continue
             token = links.make(self.links.secret.get_secret_value(), sink=self.name, source=event.source,

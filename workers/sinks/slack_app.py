@@ -59,7 +59,7 @@ def offered(source: SourceSettings, state: State | None, trail: list[ActionRecor
     taken = {record.action for record in trail if record.stay == stay and record.status in OPEN}
     return [
         action
-        for action in platform.actions_for(state)
+        for action in platform.actions_for(state, source)
         if source.actions.enabled(action) and not (action.once and action.name in taken)
     ]
 

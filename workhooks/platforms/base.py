@@ -243,6 +243,7 @@ class Action:
     retry_safe: bool = False
     style: Literal["primary", "danger"] | None = None
     link: Callable[[Any, str, State], str | None] | None = None
+    usable: Callable[[Any], bool] = lambda settings: True  # the source's settings allow it (an API key is set)
 
 
 def _never_refuses(settings: Any, event: Event) -> Confirmed | None:
@@ -274,9 +275,11 @@ class Platform:
     # What people may do to its subjects (action name -> Action), in the order buttons show them.
     actions: Mapping[str, Action] = field(default_factory=dict)
 
-    def actions_for(self, state: State | None) -> list[Action]:
-        """The actions that apply to a subject in ``state`` now."""
-        return [action for action in self.actions.values() if state is not None and action.applies(state)]
+    def actions_for(self, state: State | None, settings: Any) -> list[Action]:
+        """The actions that apply to a subject in ``state`` now, and that ``settings`` can carry out (an API key)."""
+        if state is None:
+            return []
+        return [action for action in self.actions.values() if action.usable(settings) and action.applies(state)]
 
     @property
     def kind(self) -> str:

@@ -13,8 +13,9 @@ import redis
 
 from tests.conftest import FIXTURES
 from tests.servers import BIN, ROOT, process_env
-from workers import eventlog, state
+from workers import eventlog, state, work
 from workhooks.cli import main
+from workhooks.config.loading import load_config
 from workhooks.core.events import Event
 from workhooks.platforms.wordy import callback as wordy
 from workhooks.store import keys, quarantine, schema
@@ -167,5 +168,25 @@ def test_subjects_the_previous_release_stored_are_indexed_by_phase_and_deadline_
                                                "entry": "evt_" + "a" * 32}  # fmt: skip
     assert rdb.ttl(keys.state("wordy-main", "job/9")) > 0  # the state keeps its expiry
 
+    again = workhooks(redis_url, config_file(tmp_path), "migrate")
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_subjects_the_previous_release_stored_are_in_the_work_view_after_migrate(
+    rdb: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Layout 4 (the release before actions) had no subject index; migrate builds it from the states."""
+    stay = {"phase": "awaiting_client", "status": "acr", "since": 1796032800.0, "entry": "evt_" + "b" * 32}
+    job = {"subject": "job/12", "source": "wordy-main", "events": ["evt_" + "b" * 32], "status": "acr", "stay": stay,
+           "status_label": "awaiting customer response", "updated_at": "2026-11-30T10:00:00.000Z"}  # fmt: skip
+    rdb.set(keys.state("wordy-main", "job/12"), json.dumps(job), ex=keys.STATE_TTL)
+    rdb.set(keys.SCHEMA, 4)
+    assert work.rows(rdb, load_config(str(config_file(tmp_path)))) == []  # before: not indexed
+
+    migrated = workhooks(redis_url, config_file(tmp_path), "migrate")
+    assert migrated.returncode == 0 and "layout 4 -> 5" in migrated.stdout, migrated.stdout + migrated.stderr
+    (row,) = work.rows(rdb, load_config(str(config_file(tmp_path))), phase="awaiting_client")
+    assert (row["subject"], row["status"], row["since"]) == ("job/12", "awaiting customer response", 1796032800.0)
+    assert row["actions"] == []  # this source has no Wordy API key: nothing can be done from here
     again = workhooks(redis_url, config_file(tmp_path), "migrate")
     assert again.returncode == 0 and "nothing to do" in again.stdout

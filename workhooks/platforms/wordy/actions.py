@@ -56,6 +56,10 @@ def _status(*statuses: str) -> Callable[[State], bool]:
     return lambda state: state.get("status") in statuses
 
 
+def _keyed(settings: WordySettings) -> bool:
+    return settings.api_key is not None
+
+
 def _open(state: State) -> bool:
     return state.get("status") not in (None, "c")
 
@@ -63,14 +67,14 @@ def _open(state: State) -> bool:
 ACTIONS: dict[str, Action] = {
     action.name: action
     for action in (
-        Action("confirm", "Confirm complete", _status("acr"), _post("confirm"),
+        Action("confirm", "Confirm complete", _status("acr"), _post("confirm"), usable=_keyed,
                confirm="Confirm the edit as complete? Wordy closes the job.", style="primary"),
         Action("reject", "Reject…", _status("acr"), _post("reject", "message"),
-               ask="Why is the edit not right? (the editor reads this)", style="danger",
+               ask="Why is the edit not right? (the editor reads this)", style="danger", usable=_keyed,
                confirm="Send the edit back to the editor?"),
         Action("reply", "Reply…", _open, _post("conversation", "message"), ask="Your message to the editor",
-               once=False),
-        Action("pay", "Pay", _status("acp"), _post("pay"), spends_money=True,
+               once=False, usable=_keyed),
+        Action("pay", "Pay", _status("acp"), _post("pay"), spends_money=True, usable=_keyed,
                confirm="Pay for this job from the Wordy account's balance?"),
     )
 }  # fmt: skip
