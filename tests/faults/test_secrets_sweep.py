@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from tests.emulators.slack import SlackApi
 from tests.servers import CaptureServer, KillableRedis, Service, wait_until
 from workhooks.store import keys
 
@@ -28,10 +29,12 @@ SWF_KEY = "swf-api-key-Pw93Xc/k"
 SIGNING = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HEADER = "Bearer sink/header-Rt55&x"
 ADMIN = "admin/token-Gf66Vn<plenty"
-SECRETS = [WORDY_TOKEN, WORDY_KEY, SWF_KEY, SIGNING, HEADER, ADMIN]
+BOT = "xoxb-5550001-5550002-bot/Tk33&q"
+SLACK_SIGNING = "slack-signing-secret-Ws71Pp"
+SECRETS = [WORDY_TOKEN, WORDY_KEY, SWF_KEY, SIGNING, HEADER, ADMIN, BOT, SLACK_SIGNING]
 
 
-def config(sink: CaptureServer) -> str:
+def config(sink: CaptureServer, slack: SlackApi) -> str:
     return f"""
 sources:
   wordy-main: {{platform: wordy, token: {WORDY_TOKEN}, api_key: {WORDY_KEY}}}
@@ -44,7 +47,15 @@ sinks:
     headers: {{Authorization: "{HEADER}"}}
     allow_private: true
     retry_intervals: [1]
-routes: [{{to: [erp]}}]
+  team:
+    type: slack_app
+    bot_token: "{BOT}"
+    signing_secret: {SLACK_SIGNING}
+    channel: C0000000001
+    base_url: {slack.base_url}
+    allow_private: true
+    rate_limit: {{per_second: 50, burst: 10}}
+routes: [{{to: [erp, team]}}]
 admin: {{token: "{ADMIN}"}}
 """
 
@@ -118,7 +129,8 @@ def context(text: bytes, spelling: bytes) -> bytes:
 
 def test_no_configured_secret_survives_in_any_spelling_anywhere(tmp_path: Path, sink_server: CaptureServer) -> None:
     store = KillableRedis(tmp_path / "redis", appendfsync="always")
-    service = Service(tmp_path, store.url, config(sink_server))
+    slack = SlackApi(token=BOT).start()
+    service = Service(tmp_path, store.url, config(sink_server, slack))
     try:
         every_json = " ".join(spelling for secret in SECRETS for spelling in json_spellings(secret))
         every_form = "+".join(partly_percent_encoded(secret) for secret in SECRETS)
@@ -142,6 +154,7 @@ def test_no_configured_secret_survives_in_any_spelling_anywhere(tmp_path: Path, 
             answer.text for answer in answers
         ]
         sink_server.wait_for(5, timeout=30)
+        wait_until(lambda: len(slack.calls("chat.postMessage")) >= 5, 30, "five messages in Slack")
         with httpx.Client(base_url=service.base, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as admin:
             responses = [admin.get("/admin/api/events?limit=200")]
             for item in responses[0].json()["items"]:
@@ -161,6 +174,7 @@ def test_no_configured_secret_survives_in_any_spelling_anywhere(tmp_path: Path, 
             "aof": b"".join(path.read_bytes() for path in (tmp_path / "redis").rglob("*") if path.is_file()),
             "logs": service.logs().encode(),
             "delivered": b"\n".join(request.body for request in sink_server.requests),
+            "slack": json.dumps([call.args for call in slack.calls()], ensure_ascii=False).encode(),
             "admin": b"\n".join(response.content for response in responses),
             "metrics": httpx.get(f"{service.base}/metrics").content,
             "answers": b"\n".join(answer.content for answer in answers),
@@ -175,6 +189,8 @@ def test_no_configured_secret_survives_in_any_spelling_anywhere(tmp_path: Path, 
         ]
         assert leaks == []
         assert b"[REDACTED]" in places["delivered"] and b"[REDACTED]" in places["redis"]
+        assert b"[REDACTED]" in places["slack"]  # the messages that carried secrets reached Slack without them
     finally:
         service.stop()
+        slack.stop()
         store.stop()

@@ -44,7 +44,8 @@ GONE = ("message_not_found", "cant_update_message", "thread_not_found", "channel
 PERMANENT = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope",
              "not_in_channel", "channel_not_found", "is_archived", "no_permission", "invalid_blocks",
              "invalid_arguments", "msg_too_long")  # fmt: skip
-OPEN = ("queued", "sending", "done", "unknown")  # a once-action in these states is not offered again this stay
+OPEN = ("queued", "sending", "done", "unknown")
+LATEST_LIMIT = 600  # characters of the latest event's body the parent shows (its reply has it all)  # a once-action in these states is not offered again this stay
 
 
 def button_value(source: str, subject: str, action: str, stay: str | None) -> str:
@@ -184,7 +185,8 @@ class SlackAppSink:
         message = render(event, template)
         current = states.load(self.connection, event.source, event.subject)
         trail = actions.for_subject(self.connection, event.source, event.subject, limit=10)
-        text, blocks = parent(config, event.source, event.subject, current, message.title, trail)
+        latest = message.title + (f"\n{fit(message.body, LATEST_LIMIT)}" if message.body else "")
+        text, blocks = parent(config, event.source, event.subject, current, latest, trail)
         found = actions.thread(self.connection, self.name, event.source, event.subject)
         if found is not None:
             try:
@@ -196,14 +198,14 @@ class SlackAppSink:
                 found = None  # the parent was deleted: this event starts a new thread
             else:
                 actions.keep_thread(self.connection, self.name, event.source, event.subject,
-                                    actions.Thread(found.channel, found.ts, message.title))  # fmt: skip
+                                    actions.Thread(found.channel, found.ts, latest))  # fmt: skip
                 self.call("chat.postMessage", channel=found.channel, thread_ts=found.ts, **payload(event, message))
                 return
         posted = self.call("chat.postMessage", channel=self.settings.channel, text=text, blocks=blocks)
         ts, channel = posted.get("ts"), posted.get("channel") or self.settings.channel
         if isinstance(ts, str):
             actions.keep_thread(self.connection, self.name, event.source, event.subject,
-                                actions.Thread(str(channel), ts, message.title))  # fmt: skip
+                                actions.Thread(str(channel), ts, latest))  # fmt: skip
 
     def after_action(
         self, config: Config, record: ActionRecord, current: State | None, redis_connection: redis.Redis
