@@ -44,8 +44,8 @@ GONE = ("message_not_found", "cant_update_message", "thread_not_found", "channel
 PERMANENT = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope",
              "not_in_channel", "channel_not_found", "is_archived", "no_permission", "invalid_blocks",
              "invalid_arguments", "msg_too_long")  # fmt: skip
-OPEN = ("queued", "sending", "done", "unknown")
-LATEST_LIMIT = 600  # characters of the latest event's body the parent shows (its reply has it all)  # a once-action in these states is not offered again this stay
+OPEN = ("queued", "sending", "done", "unknown")  # a once-action in these states is not offered again this stay
+LATEST_LIMIT = 600  # characters of the latest event's body the parent shows (its reply has it all)
 
 
 def button_value(source: str, subject: str, action: str, stay: str | None) -> str:
