@@ -71,8 +71,7 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             # Any other /hooks/ path (a trailing slash too), any method: 404, never a 307 repeating the token.
             Route("/hooks/{rest:path}", routes.not_found, methods=routes.ANY_METHOD),
             Route("/slack/actions", slack.handle, methods=["POST"], max_body_size=slack.MAX_PAYLOAD),
-            Route("/act/{token}", links.show, methods=["GET"]),
-            Route("/act/{token}", links.act, methods=["POST"], max_body_size=links.MAX_FORM),
+            Route("/act/{token}", links.page, methods=["GET", "POST"], max_body_size=links.MAX_FORM),
             Route("/healthz", routes.healthz, methods=["GET"]),
             Route("/readyz", routes.readyz, methods=["GET"]),
             Route("/metrics", routes.metrics_endpoint, methods=["GET"]),
@@ -97,5 +96,6 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
         lifespan=lifespan,
     )
     app.state.config = config
+    app.state.slack_teams = {}  # slack_app sink -> its workspace, as auth.test told (receiver/slack.py)
     app.state.secrets = tuple(config.secrets())  # read per request: once here, not through pydantic each time
     return app

@@ -10,6 +10,7 @@ request line names the route template only).
 from __future__ import annotations
 
 import html
+import json
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,7 +27,7 @@ from workhooks.core.links import LinkError, read
 from workhooks.core.redact import redact_text
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import Action
-from workhooks.store import actions
+from workhooks.store import actions, keys
 
 MAX_FORM = 16 * 1024
 WAIT_FOR_ANSWER = 5.0  # seconds the POST's page waits for the worker's answer
@@ -38,14 +39,13 @@ HEADERS = {
 }
 
 
-def _secret_of(config: Config) -> Any:
-    def secret(sink: str) -> str | None:
-        settings = config.sinks.get(sink)
-        if isinstance(settings, EmailSink) and settings.action_links is not None:
-            return settings.action_links.secret.get_secret_value()
-        return None
-
-    return secret
+def _secrets(config: Config) -> dict[str, str]:
+    """Each email sink's link key, by sink name."""
+    return {
+        name: sink.action_links.secret.get_secret_value()
+        for name, sink in config.sinks.items()
+        if isinstance(sink, EmailSink) and sink.action_links is not None
+    }
 
 
 def _page(status: int, title: str, body: str) -> HTMLResponse:
@@ -61,10 +61,11 @@ def _page(status: int, title: str, body: str) -> HTMLResponse:
 def _link(request: Request) -> tuple[dict[str, Any], Action, str] | HTMLResponse:
     config: Config = request.app.state.config
     try:
-        found = read(request.path_params["token"], _secret_of(config), time.time())
+        found = read(request.path_params["token"], _secrets(config), time.time())
     except LinkError as error:
         structlog.contextvars.bind_contextvars(outcome="rejected", reason=str(error))
-        return _page(404 if "not an action link" in str(error) else 410, "This link does not work", f"<p>{error}.</p>")
+        status = 404 if "not an action link" in str(error) or "altered" in str(error) else 410
+        return _page(status, "This link does not work", f"<p>{html.escape(str(error))}.</p>")
     source = config.sources.get(found["s"])
     action = PLATFORMS[source.platform].actions.get(found["a"]) if source is not None else None
     if source is None or action is None or action.perform is None:
@@ -72,6 +73,11 @@ def _link(request: Request) -> tuple[dict[str, Any], Action, str] | HTMLResponse
         return _page(410, "This link does not work", "<p>Its source or action is no longer configured.</p>")
     structlog.contextvars.bind_contextvars(source=found["s"], subject=found["j"], action=found["a"])
     return found, action, PLATFORMS[source.platform].presenter.name
+
+
+async def page(request: Request) -> Response:
+    """One route, so that a 405 names both methods in its Allow."""
+    return await (act(request) if request.method == "POST" else show(request))
 
 
 async def show(request: Request) -> Response:
@@ -104,15 +110,21 @@ async def act(request: Request) -> Response:
     connection = request.app.state.sync_redis
     actor = actions.Actor("email", found["t"], channel=found["k"])
     try:
-        if not await anyio.to_thread.run_sync(actions.use_link, connection, found["n"], found["e"] - int(time.time())):
-            structlog.contextvars.bind_contextvars(outcome="rejected", reason="link used already")
-            return _page(410, "This link was used already", "<p>Each action link works once.</p>")
+        if await anyio.to_thread.run_sync(connection.exists, keys.action_link(found["n"])):
+            raise actions.LinkUsed(found["n"])  # said first: what it did may no longer apply, as it did it
+        why = await anyio.to_thread.run_sync(_why_not, connection, config, found)
+        if why is not None:  # the config or the subject changed since the mail was sent
+            structlog.contextvars.bind_contextvars(outcome="refused", reason=why)
+            return _page(409, "This cannot be done now", f"<p>{html.escape(why)}.</p>")
         once = actions.identity(found["s"], found["j"], found["a"], action.once, found["y"], found["n"])
         said = redact_text(text, config.secrets()) if action.ask else None
         record, new = await anyio.to_thread.run_sync(lambda: actions.ask(
             connection, source=found["s"], subject=found["j"], action=found["a"], actor=actor, once_key=once,
-            text=said, stay=found["y"] or None))  # fmt: skip
+            text=said, stay=found["y"] or None, link=(found["n"], found["e"] - int(time.time()))))  # fmt: skip
         final = await _answer(connection, record.id) if new else record
+    except actions.LinkUsed:
+        structlog.contextvars.bind_contextvars(outcome="rejected", reason="link used already")
+        return _page(410, "This link was used already", "<p>Each action link works once.</p>")
     except RedisError as error:
         structlog.contextvars.bind_contextvars(outcome="unavailable", reason=f"redis: {type(error).__name__}")
         return _page(503, "Try again in a minute", "<p>workhooks cannot store the action right now.</p>")
@@ -125,6 +137,11 @@ async def act(request: Request) -> Response:
     if final.status in ("failed", "unknown"):
         return _page(200, title, f"<p>Not done: {html.escape(final.answer)}.</p>")
     return _page(202, title, "<p>Sent to the workers; the outcome shows in the subject's timeline.</p>")
+
+
+def _why_not(connection: Any, config: Config, found: dict[str, Any]) -> str | None:
+    raw = connection.get(keys.state(found["s"], found["j"]))
+    return actions.why_not(config, found["s"], found["a"], json.loads(raw) if raw else None)
 
 
 async def _answer(connection: Any, action_id: str) -> actions.ActionRecord:

@@ -140,6 +140,93 @@ SPEC: dict[str, Any] = {
     },
     "paths": {
         **{path: _hook(style) for path, style in HOOK_PATHS.items()},
+        "/slack/actions": {
+            "post": {
+                "summary": "A Slack app's interactivity Request URL: button clicks and modal submissions, signed by "
+                "Slack (X-Slack-Signature over the raw body, X-Slack-Request-Timestamp within 5 minutes)",
+                "parameters": [
+                    {"name": "X-Slack-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "X-Slack-Request-Timestamp",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "properties": {"payload": {"type": "string"}}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Acknowledged (queued, refused with an ephemeral message, or a modal "
+                        "opened); for a modal's submission, possibly its errors.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "400": json_answer(ERROR, "Signed, but not one of workhooks' buttons or modals."),
+                    "401": json_answer(ERROR, "Not signed by a configured slack_app sink's secret, or too old."),
+                    "404": json_answer(ERROR, "No slack_app sink is configured."),
+                    "413": _ANSWERS["413"],
+                    "429": _ANSWERS["429"],
+                    "503": json_answer(ERROR, "Redis is unreachable: the action cannot be stored."),
+                },
+            }
+        },
+        "/act/{token}": {
+            method: {
+                "summary": summary,
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                **(
+                    {
+                        "requestBody": {
+                            "required": False,
+                            "content": {
+                                "application/x-www-form-urlencoded": {
+                                    "schema": {"type": "object", "properties": {"text": {"type": "string"}}}
+                                }
+                            },
+                        }
+                    }
+                    if method == "post"
+                    else {}
+                ),
+                "responses": {
+                    **{
+                        code: {"description": text, "content": {"text/html": {"schema": {"type": "string"}}}}
+                        for code, text in answers.items()
+                    },
+                    "429": _ANSWERS["429"],
+                    **({"413": _ANSWERS["413"]} if method == "post" else {}),
+                },
+            }
+            for method, summary, answers in (
+                (
+                    "get",
+                    "An emailed action link's page: what it would do (nothing happens on GET)",
+                    {
+                        "200": "The page, with its form.",
+                        "404": "Not an action link.",
+                        "410": "Expired, altered, or its source or action is gone.",
+                    },
+                ),
+                (
+                    "post",
+                    "An emailed action link's form: the action is asked for, once per link",
+                    {
+                        "200": "Done, failed, or asked before.",
+                        "202": "Queued; not answered yet.",
+                        "400": "A form that cannot be read, or the text it needs is missing.",
+                        "404": "Not an action link.",
+                        "410": "Used already, expired, altered, or gone.",
+                        "503": "Redis is unreachable.",
+                    },
+                ),
+            )
+        },
         "/healthz": {
             "get": {"summary": "The process is up", "responses": {"200": json_answer({"type": "object"}, "Up.")}}
         },

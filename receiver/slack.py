@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import anyio
 import structlog
 from redis.exceptions import RedisError
@@ -47,6 +48,7 @@ log = structlog.get_logger("workhooks.slack")
 MAX_PAYLOAD = 64 * 1024  # bytes: Slack's interaction payloads are a few kB
 TOLERANCE = 5 * 60
 SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 VIEW_ID = "workhooks_action"
 TEXT_BLOCK, TEXT_ELEMENT = "wh_text", "text"
@@ -67,7 +69,7 @@ class Asked:
     kind: str  # block_actions | view_submission
     user: str
     username: str
-    same_workspace: bool
+    user_team: str | None  # the workspace the person belongs to (user.team_id)
     channel: str | None
     message_ts: str | None
     source: str
@@ -130,14 +132,16 @@ def parse(config: Config, sink: str, body: bytes) -> Asked | None:
     try:
         form = parse_qs(body.decode("utf-8"), strict_parsing=True, max_num_fields=4)
         payload = json.loads(form["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError, RecursionError):
         raise Refused(400, "body is not a Slack interaction (a form with a JSON payload field)") from None
     if not isinstance(payload, dict):
         raise Refused(400, "payload is not a JSON object")
     kind = payload.get("type")
-    user, team = _obj(payload.get("user")), _obj(payload.get("team"))
-    user_id, team_id = _text(user.get("id"), 64), team.get("id")
-    same = isinstance(team_id, str) and user.get("team_id") == team_id
+    user = _obj(payload.get("user"))
+    user_id = _text(user.get("id"), 64)
+    if not SLACK_USER.fullmatch(user_id):
+        raise Refused(400, "payload's user id is not a Slack id")
+    same = user.get("team_id") if isinstance(user.get("team_id"), str) else None
     username = str(user.get("username") or user.get("name") or "")[:80]
     if kind == "block_actions":
         acted = payload.get("actions")
@@ -154,7 +158,7 @@ def parse(config: Config, sink: str, body: bytes) -> Asked | None:
         channel, container, message = (_obj(payload.get(name)) for name in ("channel", "container", "message"))
         return Asked(sink, kind, user_id, username, same, channel.get("id"),
                      message.get("ts") or container.get("message_ts"), source, subject, action, stay,
-                     trigger_id=payload.get("trigger_id"))  # fmt: skip
+                     trigger_id=_text(payload.get("trigger_id")))  # fmt: skip
     if kind == "view_submission":
         view = _obj(payload.get("view"))
         if view.get("callback_id") != VIEW_ID:
@@ -208,12 +212,38 @@ async def _tell(sink: SlackAppSink, channel: str | None, user: str, text: str) -
         return
     try:
         await _client(sink).chat_postEphemeral(channel=channel, user=user, text=text)
-    except (SlackApiError, SlackClientError, OSError) as error:
+    except (TimeoutError, SlackApiError, SlackClientError, OSError, aiohttp.ClientError) as error:
         log.warning("slack_ephemeral_failed", reason=type(error).__name__)
 
 
-def _permits(source: SourceSettings, action: Action, asked: Asked) -> bool:
-    return source.actions.permits(action, asked.user, asked.channel, asked.same_workspace)
+async def _own_team(request: Request, name: str, sink: SlackAppSink) -> str | None:
+    """The app's own workspace: the sink's ``team_id``, else what auth.test says of its bot token (once)."""
+    if sink.team_id is not None:
+        return sink.team_id
+    known: dict[str, str] = request.app.state.slack_teams
+    if name not in known:
+        try:
+            answer = await _client(sink).auth_test()
+        except (TimeoutError, SlackApiError, SlackClientError, OSError, aiohttp.ClientError) as error:
+            log.warning("slack_team_unknown", sink=name, reason=type(error).__name__,
+                        action="channel members are not admitted until auth.test answers (or set team_id)")  # fmt: skip
+            return None
+        team = answer.get("team_id")
+        if not isinstance(team, str):
+            return None
+        known[name] = team
+    return known[name]
+
+
+async def _permits(request: Request, sink_name: str, sink: SlackAppSink, source: SourceSettings, action: Action,
+                   asked: Asked) -> bool:  # fmt: skip
+    """Listed by id; or a member of a listed channel from the app's own workspace (not a Slack Connect guest)."""
+    if source.actions.permits(action, asked.user, None, False):
+        return True
+    if asked.channel is None or asked.user_team is None:
+        return False
+    own = await _own_team(request, sink_name, sink)
+    return source.actions.permits(action, asked.user, asked.channel, own is not None and asked.user_team == own)
 
 
 async def handle(request: Request) -> Response:
@@ -240,7 +270,7 @@ async def handle(request: Request) -> Response:
     actor = actions.Actor("slack", asked.user, asked.username, asked.channel)
     connection = request.app.state.sync_redis
     try:
-        if not _permits(source, action, asked):
+        if not await _permits(request, sink_name, sink, source, action, asked):
             return await _refused(request, sink, asked, actor, action, platform.presenter.name)
         if asked.kind == "block_actions" and action.ask is not None:
             return await _open_modal(request, sink, asked, action, platform.presenter.name)
@@ -253,7 +283,7 @@ async def handle(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(outcome="queued" if new else "duplicate", action_id=record.id)
     if new:
         return Response(status_code=200)
-    told = f"Already asked by {record.actor.shown()} ({record.status})."
+    told = f"Already decided: {record.action} by {record.actor.shown()} ({record.status})."
     return Response(status_code=200, background=BackgroundTask(_tell, sink, asked.channel, asked.user, told))
 
 
@@ -285,8 +315,8 @@ async def _open_modal(request: Request, sink: SlackAppSink, asked: Asked, action
         structlog.contextvars.bind_contextvars(outcome="duplicate")
         return Response(status_code=200)
     try:
-        await _client(sink).views_open(trigger_id=_text(asked.trigger_id), view=modal(asked, action, name))
-    except (SlackApiError, SlackClientError, OSError) as error:
+        await _client(sink).views_open(trigger_id=asked.trigger_id, view=modal(asked, action, name))
+    except (TimeoutError, SlackApiError, SlackClientError, OSError, aiohttp.ClientError) as error:
         reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
         structlog.contextvars.bind_contextvars(outcome="modal_failed", reason=f"views.open: {reason}")
         return Response(status_code=200)

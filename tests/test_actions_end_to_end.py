@@ -222,7 +222,7 @@ def test_a_double_click_on_confirm_confirms_once(service: Service, emulators: tu
     time.sleep(1)
     assert calls(wordy, job, "confirm") == 1
     assert button(slack.parent(CHANNEL, parent["ts"]) or {}, "confirm") is None  # buttons gone
-    assert "Already asked by <@U0999BOBB>" in slack.ephemerals(CHANNEL)[-1]["text"]
+    assert "Already decided: confirm by <@U0999BOBB>" in slack.ephemerals(CHANNEL)[-1]["text"]
 
 
 def test_the_console_an_email_link_and_the_cli_act_the_same_way_and_are_audited(

@@ -27,7 +27,12 @@ sources:
   wordy-main: {{platform: wordy, token: {TOKEN}}}
   swf: {{platform: sharedworkforce, api_key: {KEY}}}
   wr: {{platform: workreduce, api_key: wr-key, poll_interval: 3600}}
-sinks: {{console: {{type: log}}}}
+sinks:
+  console: {{type: log}}
+  team: {{type: slack_app, bot_token: xoxb-0-0-openapi, signing_secret: openapi-signing-secret-0123, channel: C0456EFGH,
+          base_url: "http://127.0.0.1:9/api/", allow_private: true}}
+  mail: {{type: email, url: "smtp://127.0.0.1:9", tls: none, from: a@example.com, to: [b@example.com],
+          action_links: {{base_url: "http://127.0.0.1:8000", secret: openapi-link-secret-0123456789abcdef01234}}}}
 routes: [{{to: [console]}}]
 admin: {{token: {ADMIN_TOKEN}}}
 receiver:

@@ -19,7 +19,7 @@ from workhooks.config.schema import Config
 from workhooks.core.redact import redact_text
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.api import Outcome
-from workhooks.platforms.base import State
+from workhooks.platforms.base import Action, State
 from workhooks.store import actions
 from workhooks.store.actions import ActionRecord, Status
 
@@ -38,14 +38,10 @@ def status_of(state: State | None) -> str:
     return str(value) if value else "unknown"
 
 
-def stale(record: ActionRecord, state: State | None, once: bool, applies: bool) -> str | None:
-    """Why the action is no longer what the person saw, if it is not."""
-    if state is None:
-        return "the subject is not known (its state expired or was never recorded)"
-    if once and record.stay and _stay(state) != record.stay:
+def stale(record: ActionRecord, state: State | None, action: Action | None) -> str | None:
+    """Why a transition is no longer what the person saw: the subject's stay changed since."""
+    if action is not None and action.once and record.stay and _stay(state) != record.stay:
         return f"it moved on since the button was shown: it is {status_of(state)} now"
-    if not applies:
-        return f"it does not apply now: the subject is {status_of(state)}"
     return None
 
 
@@ -60,21 +56,23 @@ def run(connection: redis.Redis, config: Config, action_id: str) -> Status | Non
     before = actions.start(connection, action_id)
     if before not in ("queued", "sending"):
         return before  # done already (the CLI ran it, or this job ran before)
-    source = config.sources.get(record.source)
-    platform = PLATFORMS.get(source.platform) if source is not None else None
-    action = platform.actions.get(record.action) if platform is not None else None
     current = states.load(connection, record.source, record.subject)
-    if source is None or action is None or action.perform is None:
-        return _end(connection, config, record, "failed", Outcome(False, None, "no such source or action now"), current)
-    if before == "sending" and not action.retry_safe:
+    settings = config.sources.get(record.source)
+    known = PLATFORMS[settings.platform].actions.get(record.action) if settings is not None else None
+    if before == "sending" and not (known is not None and known.retry_safe):
         unknown = Outcome(False, None, "a worker stopped while sending it: check the platform before trying again",
                           unknown=True)  # fmt: skip
         return _end(connection, config, record, "unknown", unknown, current)
-    why = stale(record, current, action.once, current is not None and action.applies(current))
-    if why is not None:
-        return _end(connection, config, record, "failed", Outcome(False, None, why), current)
-    assert current is not None
-    outcome = action.perform(source, record.subject, current, record.text)
+    # the config may have changed since it was asked (pay no longer named), and the subject may have moved on
+    why = actions.why_not(config, record.source, record.action, current) or stale(record, current, known)
+    perform = known.perform if known is not None else None
+    if why is not None or settings is None or perform is None or current is None:
+        return _end(connection, config, record, "failed", Outcome(False, None, why or "not possible now"), current)
+    try:
+        outcome = perform(settings, record.subject, current, record.text)
+    except Exception as error:  # a bug or an unexpected answer: whether the platform applied it is not known
+        log.exception("action_raised")
+        outcome = Outcome(False, None, f"{type(error).__name__} while sending: check the platform", unknown=True)
     status: Status = "done" if outcome.ok else "unknown" if outcome.unknown else "failed"
     return _end(connection, config, record, status, outcome, current)
 

@@ -22,7 +22,7 @@ from workhooks.config.schema import Config
 from workhooks.core.events import Event
 from workhooks.core.redact import redact_text
 from workhooks.platforms import PLATFORMS
-from workhooks.platforms.base import Action, State
+from workhooks.platforms.base import State
 from workhooks.store import actions, keys, stays
 from workhooks.store.actions import ActionRecord, Actor
 
@@ -159,7 +159,7 @@ def timeline(connection: redis.Redis, config: Config, source: str, subject: str)
         shipped = {sink: value.decode() for sink, value in zip(sinks, statuses, strict=True) if value}
         entries.append(Entry(event.time, "event", title, {"id": event.id, "type": event.type, "phase": event.phase,
                                                           "deliveries": shipped}))  # fmt: skip
-    for record in actions.for_subject(connection, source, subject):
+    for record in actions.for_subject(connection, source, subject) + actions.refusals(connection, source, subject):
         entries.append(Entry(record.finished_at or record.requested_at, "action", _said(record), record.as_dict()))
     entries.sort(key=lambda entry: stays.unix(entry.at))
     stay = _stay(state)
@@ -190,31 +190,20 @@ def ask(
     text: str | None = None,
     stay: str | None = None,
     request_id: str | None = None,
+    queue: bool = True,
 ) -> tuple[ActionRecord, bool]:
     """Ask for an action from the console, an email link or the CLI: checked against the subject's state now.
     ``stay``: the stay the person saw (default: the current one), so two people confirming is one action."""
-    settings = config.sources.get(source)
-    if settings is None:
-        raise ActionRefused(f"no source named {source!r}")
-    platform = PLATFORMS[settings.platform]
-    action: Action | None = platform.actions.get(name)
-    if action is None or action.perform is None:
-        offered_names = ", ".join(n for n, a in platform.actions.items() if a.perform is not None) or "none"
-        raise ActionRefused(f"{platform.presenter.name} has no action {name!r} (actions: {offered_names})")
-    if not action.usable(settings):
-        raise ActionRefused(f"{name} needs the source's API credentials (sources.{source}.api_key)")
-    if action.spends_money and name not in settings.actions.rules():
-        raise ActionRefused(f"{name} spends money: it is off unless sources.{source}.actions.{name} is configured")
     current = connection.get(keys.state(source, subject))
     state = json.loads(current) if current else None
-    if state is None:
-        raise ActionRefused(f"no {subject} known in source {source!r}")
-    if not action.applies(state):
-        raise ActionRefused(f"{name} does not apply now: {subject} is {status_of(state)}")
+    why = actions.why_not(config, source, name, state)
+    if why is not None:
+        raise ActionRefused(why)
+    action = PLATFORMS[config.sources[source].platform].actions[name]
     if action.ask is not None and not (text or "").strip():
         raise ActionRefused(f"{name} needs a text: {action.ask}")
     stay = stay or _stay(state).get("entry")
     once = actions.identity(source, subject, name, action.once, stay, request_id)
     said = redact_text(text, config.secrets()) if text else None
     return actions.ask(connection, source=source, subject=subject, action=name, actor=actor, once_key=once, text=said,
-                       stay=stay)  # fmt: skip
+                       stay=stay, queue=queue)  # fmt: skip

@@ -219,8 +219,12 @@ class Admin:
             return JSONResponse({"error": "no such subject (unknown or expired)"}, status_code=404)
         return JSONResponse(found)
 
-    def list_actions(self, request: Request) -> Response:
-        return JSONResponse({"items": [record.as_dict() for record in actions.recent(self.connection, MAX_PAGE)]})
+    async def actions(self, request: Request) -> Response:
+        """GET: the newest actions; POST: take one (one route, so that a 405 names both methods)."""
+        if request.method == "POST":
+            return await self.take_action(request)
+        recent = await run_in_threadpool(actions.recent, self.connection, MAX_PAGE)
+        return JSONResponse({"items": [record.as_dict() for record in recent]})
 
     async def take_action(self, request: Request) -> Response:
         """POST {source, subject, action, text?, stay?, request_id?}: asked for, carried out by a worker; the
@@ -442,8 +446,7 @@ def create_admin(config: Config, redis_url: str) -> Starlette | None:
             Route("/api/health", admin.health, methods=["GET"]),
             Route("/api/work", admin.list_work, methods=["GET"]),
             Route("/api/work/{source}/{subject:path}", admin.show_work, methods=["GET"]),
-            Route("/api/actions", admin.list_actions, methods=["GET"]),
-            Route("/api/actions", admin.take_action, methods=["POST"]),
+            Route("/api/actions", admin.actions, methods=["GET", "POST"]),
             Route("/api/sinks", admin.list_sinks, methods=["GET"]),
             Route("/api/sinks/{name}/pause", admin.pause_sink, methods=["POST"]),
             Route("/api/sinks/{name}/resume", admin.resume_sink, methods=["POST"]),

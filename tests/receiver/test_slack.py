@@ -6,6 +6,7 @@ Slack Web API the receiver calls (views.open, chat.postEphemeral) is that emulat
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -103,7 +104,8 @@ def test_signed_requests_that_are_not_our_interactions_are_400_with_the_reason(c
         return {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": sign(SIGNING, now, body),
                 "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
 
-    for body in (b"payload=not-json", b"no=payload", b"\xff\xfe", b"payload=%5B1%5D", b"payload=" + b"%7B" * 3):
+    deep = b"payload=" + b"%5B" * 5000  # signed, and nested past the JSON parser's recursion limit
+    for body in (b"payload=not-json", b"no=payload", b"\xff\xfe", b"payload=%5B1%5D", b"payload=" + b"%7B" * 3, deep):
         answer = client.post("/slack/actions", content=body, headers=signed_body(body))
         assert answer.status_code == 400 and answer.json()["error"], body
     strangers = (("approve", "yes"), ("workhooks.confirm", "yes"), ("workhooks.confirm", value("burn")),
@@ -111,6 +113,9 @@ def test_signed_requests_that_are_not_our_interactions_are_400_with_the_reason(c
     for action_id, button_value in strangers:
         answer, _ = send(client, block_action(SIGNING, action_id=action_id, value=button_value, user_id=ALICE))
         assert answer.status_code == 400, (action_id, button_value)
+    untriggered = block_action(SIGNING, action_id="workhooks.confirm", value=value("confirm"), user_id=ALICE).payload
+    del untriggered["trigger_id"]
+    assert send(client, signed(SIGNING, untriggered))[0].status_code == 400
     wrong_view = view_submission(SIGNING, callback_id="someone_elses", private_metadata=value("reply"))
     assert send(client, wrong_view)[0].status_code == 400
     huge = b"payload=" + b"a" * 70_000
@@ -142,8 +147,12 @@ def test_someone_not_allowed_is_told_so_and_nothing_is_queued(
     assert answer.status_code == 200 and line["outcome"] == "refused"
     (told,) = slack.ephemerals(OTHER)
     assert told["user"] == "U0777NOPE" and "not allowed" in told["text"]
-    (record,) = actions.for_subject(rdb, "wordy-main", "job/7")
+    assert actions.for_subject(rdb, "wordy-main", "job/7") == []  # not an action: the trail is the real ones
+    (record,) = actions.refusals(rdb, "wordy-main", "job/7")
     assert record.status == "refused" and rdb.llen(keys.QUEUE_KEY) == 0
+    for _ in range(30):  # refusals cannot push the subject's real actions out of its trail
+        send(client, click)
+    assert len(actions.refusals(rdb, "wordy-main", "job/7")) == keys.REFUSALS_KEPT
 
 
 def test_reject_opens_a_modal_and_its_submission_is_the_action_with_its_reason(
@@ -180,8 +189,22 @@ def test_an_email_link_shows_a_page_on_get_and_acts_once_on_post(client: TestCli
     assert client.get(f"/act/{expired}").status_code == 410
     other_key = links.make("x" * 40, sink="mail", source="wordy-main", subject="job/7", action="confirm", stay="",
                            to="b@example.com", expires=time.time() + 60)  # fmt: skip
-    assert client.post(f"/act/{other_key}").status_code == 410
+    assert client.post(f"/act/{other_key}").status_code == 404  # not signed by any sink's key
+    nested = base64.urlsafe_b64encode(b"[" * 1400).rstrip(b"=").decode() + "." + "A" * 43
+    assert client.get(f"/act/{nested}").status_code == 404  # never decoded: its MAC is checked first
     assert client.get("/act/not-a-token").status_code == 404
+    pay = links.make(
+        LINKS,
+        sink="mail",
+        source="wordy-main",
+        subject="job/7",
+        action="pay",
+        stay="evt_1",
+        to="b@example.com",
+        expires=time.time() + 3600,
+    )  # mailed while pay was named; it is not now
+    refused = client.post(f"/act/{pay}")
+    assert refused.status_code == 409 and "spends money" in refused.text
     assert client.get("/act/" + "A" * 5000 + ".x").status_code == 404
 
 
@@ -197,4 +220,5 @@ def test_a_member_of_an_allowed_channel_may_act_but_a_slack_connect_guest_in_it_
                           channel_id=CHANNEL)  # fmt: skip
     answer, (line,) = send(client, member)
     assert answer.status_code == 200 and line["outcome"] == "queued"
-    assert [record.status for record in actions.for_subject(rdb, "wordy-main", "job/7")] == ["queued", "refused"]
+    assert [record.status for record in actions.for_subject(rdb, "wordy-main", "job/7")] == ["queued"]
+    assert [record.actor.who for record in actions.refusals(rdb, "wordy-main", "job/7")] == ["U0555GUES"]

@@ -168,22 +168,36 @@ def test_an_action_the_job_moved_on_from_is_not_sent_and_may_be_asked_again(
     assert sum(1 for r in wordy.requests if r.path.endswith("/confirm/")) == 1
 
 
-def test_a_failed_action_can_be_asked_again_but_one_whose_answer_was_lost_is_not_resent(
+def test_a_refused_action_can_be_asked_again_but_one_whose_outcome_is_unknown_is_not_resent(
+    config: Config, rdb: redis.Redis, wordy: Wordy
+) -> None:
+    job = wordy.add_job(status="aer")
+    stored(rdb, job, "acr", "evt_a")  # we think it is back with us; Wordy says the editor has it
+    record, _ = ask(rdb, config, job, "confirm")
+    assert acting.run(rdb, config, record.id) == "failed"  # Wordy's 400: nothing applied
+    wordy.jobs[job].status = "acr"
+    wordy.fail_next(1, 502)  # a proxy's Bad Gateway: Wordy may have confirmed it
+    retry, new = ask(rdb, config, job, "confirm")
+    assert new and retry.id != record.id  # a definite refusal gives the decision back
+    assert acting.run(rdb, config, retry.id) == "unknown"
+    lost = actions.load(rdb, retry.id)
+    assert lost is not None and "whether it was applied is not known" in lost.answer
+    again, new = ask(rdb, config, job, "reject", text="no")  # confirm or reject: one decision per stay
+    assert not new and again.id == retry.id
+    assert sum(1 for r in wordy.requests if r.path.endswith("/confirm/")) == 2  # the refused one, the 502
+
+
+def test_a_worker_that_died_while_sending_leaves_the_outcome_unknown_and_sends_nothing_again(
     config: Config, rdb: redis.Redis, wordy: Wordy
 ) -> None:
     job = wordy.add_job(status="acr")
-    stored(rdb, job, "acr", "evt_a")
-    wordy.fail_next(1, 503, {"error": "maintenance", "verbose": "back soon"})
+    stored(rdb, job, "acr", "evt_s")
     record, _ = ask(rdb, config, job, "confirm")
-    assert acting.run(rdb, config, record.id) == "failed"
-    retry, new = ask(rdb, config, job, "confirm")
-    assert new and retry.id != record.id  # a definite failure gives the action back
-    rdb.hset(keys.action(retry.id), "status", "sending")  # a worker died while sending it
-    assert acting.run(rdb, config, retry.id) == "unknown"
-    lost = actions.load(rdb, retry.id)
-    assert lost is not None and "check the platform" in lost.answer
-    assert ask(rdb, config, job, "confirm")[1] is False  # not blindly repeated
-    assert sum(1 for r in wordy.requests if r.path.endswith("/confirm/")) == 1  # only the one that failed
+    rdb.hset(keys.action(record.id), "status", "sending")  # the job's first run died after this
+    assert acting.run(rdb, config, record.id) == "unknown"
+    final = actions.load(rdb, record.id)
+    assert final is not None and "check the platform" in final.answer
+    assert not any(r.path.endswith("/confirm/") for r in wordy.requests)
 
 
 def test_after_an_action_the_parent_says_who_did_what_and_offers_only_what_applies(

@@ -57,12 +57,17 @@ def offered(source: SourceSettings, state: State | None, trail: list[ActionRecor
     """The actions a button is shown for: they apply now, someone may take them, not already taken this stay."""
     platform = PLATFORMS[source.platform]
     stay = _stay(state)
-    taken = {record.action for record in trail if record.stay == stay and record.status in OPEN}
+    decided = any(record.stay == stay and record.status in OPEN for record in trail if _once(source, record.action))
     return [
         action
         for action in platform.actions_for(state, source)
-        if source.actions.enabled(action) and not (action.once and action.name in taken)
+        if source.actions.enabled(action) and not (action.once and decided)  # one decision per stay
     ]
+
+
+def _once(source: SourceSettings, name: str) -> bool:
+    found = PLATFORMS[source.platform].actions.get(name)
+    return found is not None and found.once
 
 
 def _stay(state: State | None) -> str | None:
@@ -117,7 +122,7 @@ def parent(
     buttons = [button for button in buttons if "url" not in button or button["url"]]
     if buttons:
         blocks.append({"type": "actions", "block_id": "wh_actions", "elements": buttons[:25]})
-    return f"{title}: {status} — {latest}", blocks
+    return escape(f"{title}: {status} — {latest}"), blocks  # the notification's text: escaped like the blocks
 
 
 VERBS = {"confirm": "Confirmed", "reject": "Rejected", "reply": "Replied", "pay": "Paid", "correct": "Corrected",
@@ -184,7 +189,7 @@ class SlackAppSink:
             return
         message = render(event, template)
         current = states.load(self.connection, event.source, event.subject)
-        trail = actions.for_subject(self.connection, event.source, event.subject, limit=10)
+        trail = actions.for_subject(self.connection, event.source, event.subject)
         latest = message.title + (f"\n{fit(message.body, LATEST_LIMIT)}" if message.body else "")
         text, blocks = parent(config, event.source, event.subject, current, latest, trail)
         found = actions.thread(self.connection, self.name, event.source, event.subject)
@@ -219,7 +224,7 @@ class SlackAppSink:
             channel, ts = found.channel, found.ts
         else:
             return
-        trail = actions.for_subject(redis_connection, record.source, record.subject, limit=10)
+        trail = actions.for_subject(redis_connection, record.source, record.subject)
         latest = found.latest if found is not None else ""
         text, blocks = parent(config, record.source, record.subject, current, latest, trail)
         self.call("chat.update", channel=channel, ts=ts, text=text, blocks=blocks)

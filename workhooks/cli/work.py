@@ -62,7 +62,9 @@ def cmd_act(args: argparse.Namespace) -> int:
     config, connection = common.load(None), common.connect()
     actor = actions.Actor("cli", getpass.getuser())
     try:
-        record, new = work.ask(connection, config, args.source, args.subject, args.action, actor, args.message)
+        # no job: this process carries it out (a worker's run would race this one)
+        record, new = work.ask(connection, config, args.source, args.subject, args.action, actor, args.message,
+                               queue=False)  # fmt: skip
     except work.ActionRefused as refused:
         print(f"workhooks: {refused}", file=sys.stderr)
         return 1

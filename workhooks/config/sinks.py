@@ -212,6 +212,9 @@ class SlackAppSink(_HTTPSink):
     signing_secret: SecretStr
     channel: str = Field(pattern=r"^[A-Z0-9]{2,32}$")  # the channel's id (C0456EFGH), not its name
     base_url: AnyHttpUrl = AnyHttpUrl(SLACK_API)
+    # The app's own workspace (T…; on Enterprise Grid the org, E…): a listed channel admits only its members.
+    # Default: what auth.test says of bot_token, asked once.
+    team_id: str | None = Field(default=None, pattern=r"^[TE][A-Z0-9]{2,31}$")
     for_people: ClassVar[bool] = True
     # one message at a time per channel: chat.postMessage allows about 1 per second per channel
     default_in_flight: ClassVar[int] = 1

@@ -121,13 +121,17 @@ def act(client: httpx.Client, method: str, url: str, **request: Any) -> httpx.Re
 
 
 def outcome(answer: httpx.Response | str, detail: Callable[[httpx.Response], str | None] | None = None) -> Outcome:
-    """The platform's answer as an Outcome: 2xx is done; a 4xx/5xx says why in its own words."""
+    """The platform's answer as an Outcome: 2xx is done; a 4xx says why in the platform's words (nothing
+    was applied); a 5xx or 408 — the platform, or a proxy before it, may have applied it first — is unknown."""
     if isinstance(answer, str):
         return Outcome(False, None, answer, unknown=True)
     said = detail(answer) if detail is not None else None
-    if 200 <= answer.status_code < 300 and said is None:
-        return Outcome(True, answer.status_code, f"answered {answer.status_code}")
-    return Outcome(False, answer.status_code, said or f"answered {answer.status_code}: {_brief(answer)}")
+    code = answer.status_code
+    if 200 <= code < 300 and said is None:
+        return Outcome(True, code, f"answered {code}")
+    if code >= 500 or code == 408:
+        return Outcome(False, code, (said or f"answered {code}") + "; whether it was applied is not known", True)
+    return Outcome(False, code, said or f"answered {code}: {_brief(answer)}")
 
 
 def take_turns(items: list[Any], budget: int, interval: int) -> list[Any]:

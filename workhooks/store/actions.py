@@ -22,8 +22,10 @@ from typing import Any, Literal, cast
 
 import redis
 
+from workhooks.config.schema import Config
 from workhooks.core.clock import utc_now
 from workhooks.core.events import digest
+from workhooks.platforms import PLATFORMS
 from workhooks.store import jobs, keys, telemetry
 
 Via = Literal["slack", "console", "email", "cli"]
@@ -78,10 +80,39 @@ class ActionRecord:
 
 
 def identity(source: str, subject: str, action: str, once: bool, stay: str | None, request_id: str | None) -> str:
-    """What makes two requests the same action (module docstring)."""
+    """What makes two requests the same action (module docstring). Transitions share one identity per stay:
+    a confirm and a reject of the same edit are one decision, whichever came first."""
     if once:
-        return digest(source, subject, action, "stay", stay or "")
+        return digest(source, subject, "stay", stay or "")
     return digest(source, subject, action, "request", request_id or secrets.token_hex(16))
+
+
+def why_not(config: Config, source: str, name: str, state: dict[str, Any] | None) -> str | None:
+    """Why the action cannot be taken on a subject in ``state`` (None: it can). Asked where it is requested
+    (Slack, the console, a link, the CLI) and again by the worker before it calls the platform, so a config
+    changed since (pay no longer named, a key removed) wins over a button or a link made before."""
+    settings = config.sources.get(source)
+    if settings is None:
+        return f"no source named {source!r}"
+    platform = PLATFORMS[settings.platform]
+    action = platform.actions.get(name)
+    if action is None or action.perform is None:
+        offered = ", ".join(n for n, a in platform.actions.items() if a.perform is not None) or "none"
+        return f"{platform.presenter.name} has no action {name!r} (actions: {offered})"
+    if not action.usable(settings):
+        return f"{name} needs the source's API credentials (sources.{source}.api_key)"
+    if action.spends_money and name not in settings.actions.rules():
+        return f"{name} spends money: it is off unless sources.{source}.actions.{name} is configured"
+    if state is None:
+        return "the subject is not known (its state expired or was never recorded)"
+    if not action.applies(state):
+        status = state.get("status_label") or state.get("status") or (state.get("current") or {}).get("status")
+        return f"{name} does not apply now: the subject is {status or 'in another state'}"
+    return None
+
+
+class LinkUsed(Exception):
+    """An emailed link that was used already."""
 
 
 def _fields(record: ActionRecord) -> dict[str, str]:
@@ -135,25 +166,37 @@ def ask(
     text: str | None = None,
     stay: str | None = None,
     reply: Reply | None = None,
+    link: tuple[str, int] | None = None,
+    queue: bool = True,
 ) -> tuple[ActionRecord, bool]:
     """Store the action and queue its job, unless one with ``once_key`` was asked for already:
-    (the action, True) when this request is the first, (the earlier action, False) when not."""
+    (the action, True) when this request is the first, (the earlier action, False) when not.
+
+    ``link``: an emailed link's (nonce, seconds it lives), spent in the same transaction (LinkUsed when it
+    was spent before). ``queue=False``: no job (the CLI carries it out itself)."""
     once = keys.action_once(once_key)
+    spent = keys.action_link(link[0]) if link is not None else None
     record = ActionRecord(new_id(), source, subject, action, actor, utc_now(), "queued", text, stay, reply=reply,
                           once=once_key)  # fmt: skip
     target = jobs.queue(connection)
     job = jobs.create(target, keys.RUN_ACTION, keys.ACTION, [record.id], record.id, f"action {record.id}")
 
     def transaction(pipe: Any) -> str | None:
+        if spent is not None and pipe.exists(spent):
+            raise LinkUsed(link[0] if link else "")
         earlier = pipe.get(once)
+        pipe.multi()
+        if spent is not None and link is not None:
+            pipe.set(spent, "1", ex=max(1, link[1]))
         if earlier is not None:
             return cast(str, earlier.decode())
-        pipe.multi()
         _write(pipe, record, once)
-        target.enqueue_job(job, pipeline=pipe, at_front=True)
+        if queue:
+            target.enqueue_job(job, pipeline=pipe, at_front=True)
         return None
 
-    earlier = connection.transaction(transaction, once, value_from_callable=True)  # type: ignore[arg-type]
+    watched = [once, *([spent] if spent is not None else [])]
+    earlier = connection.transaction(transaction, *watched, value_from_callable=True)  # type: ignore[arg-type]
     if earlier is None:
         return record, True
     found = load(connection, cast(str, earlier))
@@ -176,11 +219,17 @@ def _write(pipe: Any, record: ActionRecord, once: str | None) -> None:
 
 
 def refused(connection: redis.Redis, record: ActionRecord, reason: str) -> ActionRecord:
-    """A request nobody may make (not on the allow list): kept in the audit trail, never queued."""
+    """A request nobody may make (not on the allow list): never queued; kept apart from the subject's trail,
+    the newest REFUSALS_KEPT of them, so refusals cannot push its real actions out."""
     final = dataclasses.replace(record, status="refused", answer=reason, finished_at=utc_now(), once="")
+    key, trail = keys.action(final.id), keys.subject_refusals(record.source, record.subject)
     with connection.pipeline(transaction=True) as pipe:
-        _write(pipe, final, None)
-        pipe.hset(keys.action(final.id), mapping={"answer": reason, "finished_at": final.finished_at or ""})
+        fields = _fields(final) | {"answer": reason, "finished_at": final.finished_at or ""}
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(key, keys.EVENT_TTL)
+        pipe.lpush(trail, final.id)
+        pipe.ltrim(trail, 0, keys.REFUSALS_KEPT - 1)
+        pipe.expire(trail, keys.STATE_TTL)
         telemetry.count(pipe, "workhooks_actions", record.source, record.action, "refused")
         pipe.execute()
     return final
@@ -254,6 +303,12 @@ def for_subject(
     return _many(connection, [raw.decode() for raw in ids])
 
 
+def refusals(connection: redis.Redis, source: str, subject: str) -> list[ActionRecord]:
+    """The subject's newest refused requests, newest first."""
+    ids = cast(list[bytes], connection.lrange(keys.subject_refusals(source, subject), 0, keys.REFUSALS_KEPT - 1))
+    return _many(connection, [raw.decode() for raw in ids])
+
+
 def recent(connection: redis.Redis, limit: int = 100) -> list[ActionRecord]:
     ids = cast(list[bytes], connection.zrevrange(keys.ACTIONS_INDEX, 0, limit - 1))
     return _many(connection, [raw.decode() for raw in ids])
@@ -262,11 +317,6 @@ def recent(connection: redis.Redis, limit: int = 100) -> list[ActionRecord]:
 def first_time(connection: redis.Redis, name: str, ttl: int = 600) -> bool:
     """True the first time ``name`` (a Slack trigger id) is seen within ``ttl`` seconds."""
     return bool(connection.set(keys.action_once(digest("seen", name)), "1", nx=True, ex=ttl))
-
-
-def use_link(connection: redis.Redis, nonce: str, ttl: int) -> bool:
-    """True the first time an emailed link's nonce is used; False ever after (within its lifetime)."""
-    return bool(connection.set(keys.action_link(nonce), "1", nx=True, ex=max(1, ttl)))
 
 
 # ---- a slack_app sink's threads ------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ OUTBOX_LEASE_MARGIN_MS = 10_000  # a lease is the sink's attempt timeout plus th
 
 ACTIONS_INDEX = PREFIX + "actions"  # sorted set: action id -> requested at; trimmed past EVENT_TTL
 ACTIONS_KEPT = 100  # the newest actions a subject's audit trail keeps
+REFUSALS_KEPT = 20  # ... and the newest refused requests, apart
 
 
 def action(action_id: str) -> str:
@@ -181,6 +182,11 @@ def action_link(nonce: str) -> str:
 def subject_actions(source: str, subject: str) -> str:
     """List: a subject's action ids, newest first (its audit trail)."""
     return f"{PREFIX}actions:{source}:{subject}"
+
+
+def subject_refusals(source: str, subject: str) -> str:
+    """List: a subject's refused requests (not on the allow list), newest first, capped apart from its trail."""
+    return f"{PREFIX}refused:{source}:{subject}"
 
 
 def slack_thread(sink: str, member: str) -> str:
@@ -269,7 +275,9 @@ DELIVERY_TIMEOUT_MARGIN = 10
 POLL = JobOptions(timeout=120, result_ttl=60, failure_ttl=24 * 3600)
 # One action on a platform (confirm, reject, reply), queued at the front: a click does not wait behind
 # the processing jobs queued before it. Not retried by RQ: a confirm is not blindly repeated.
-ACTION = JobOptions(timeout=60, result_ttl=600, failure_ttl=30 * 24 * 3600)
+# Its retry covers only a worker dying mid-job (or Redis failing us): the run again finds the action
+# "sending" and records its outcome as unknown, without sending it again (workers/actions.py).
+ACTION = JobOptions(timeout=60, result_ttl=600, failure_ttl=30 * 24 * 3600, retry=Retry(max=2, interval=[0, 10]))
 DRAIN_QUEUED_TTL = 60  # a lost drain job (an emptied queue) is replaced by the next arrival after this
 
 
