@@ -283,7 +283,9 @@ async def handle(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(outcome="queued" if new else "duplicate", action_id=record.id)
     if new:
         return Response(status_code=200)
-    told = f"Already decided: {record.action} by {record.actor.shown()} ({record.status})."
+    who = record.actor.shown()
+    who = who if record.actor.via == "slack" else who.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    told = f"Already decided: {record.action} by {who} ({record.status})."
     return Response(status_code=200, background=BackgroundTask(_tell, sink, asked.channel, asked.user, told))
 
 

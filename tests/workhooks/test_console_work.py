@@ -155,7 +155,7 @@ def test_find_what_awaits_us_read_its_timeline_and_reject_it_with_a_reason(
 
             action_rows = timeline.locator('tr[data-kind="action"]')
             expect(action_rows).to_have_count(1)
-            expect(action_rows.first).to_contain_text("reject by console (console): Wordy answered 200")
+            expect(action_rows.first).to_contain_text("reject by the console: Wordy answered 200")
             expect(action_rows.first).to_contain_text(REASON)  # as typed: text, not markup
             assert page.locator("#subject-timeline img").count() == 0
             assert page.title() == "workhooks console"

@@ -132,15 +132,16 @@ VERBS = {"confirm": "Confirmed", "reject": "Rejected", "reply": "Replied", "pay"
 def said(record: ActionRecord) -> str:
     """One line on the latest action: "Confirmed by @alice at 10:42 — Wordy answered 200"."""
     verb = VERBS.get(record.action, record.action.capitalize())
+    who = record.actor.shown() if record.actor.via == "slack" else escape(record.actor.shown())  # a Slack id: safe
     at = (record.finished_at or record.requested_at)[11:16]
     if record.status in ("queued", "sending"):
-        return f"{verb} by {record.actor.shown()} — sending…"
+        return f"{verb} by {who} — sending…"
     if record.status == "done":
-        return f"{verb} by {record.actor.shown()} at {at} — {escape(record.answer)}"
+        return f"{verb} by {who} at {at} — {escape(record.answer)}"
     if record.status == "refused":
-        return f"{record.action} refused for {record.actor.shown()} at {at}: {escape(record.answer)}"
+        return f"{record.action} refused for {who} at {at}: {escape(record.answer)}"
     failed = "outcome unknown" if record.status == "unknown" else "failed"
-    return f"{record.action} by {record.actor.shown()} at {at} {failed}: {escape(record.answer)}"
+    return f"{record.action} by {who} at {at} {failed}: {escape(record.answer)}"
 
 
 def _slack_error(error: SlackApiError) -> DeliveryError:

@@ -43,9 +43,14 @@ class Actor:
     channel: str | None = None  # Slack: where the button was
 
     def shown(self) -> str:
+        """As a person reads it: a Slack mention, "the console", "an email link to …", "alice (CLI)"."""
         if self.via == "slack":
             return f"<@{self.who}>"
-        return f"{self.name or self.who} ({self.via})"
+        if self.via == "console":
+            return "the console"
+        if self.via == "email":
+            return f"an email link to {self.who}"
+        return f"{self.who} (CLI)"
 
 
 @dataclass(frozen=True, slots=True)
