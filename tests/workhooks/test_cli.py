@@ -290,3 +290,29 @@ def test_log_lines_on_a_terminal_are_coloured_unless_no_color(
         structlog.reset_defaults()
     assert "hello" in terminal.getvalue() and ("\x1b[" in terminal.getvalue()) is coloured
     assert colour_wanted(terminal) is coloured and not colour_wanted(io.StringIO())
+
+
+def test_check_says_who_may_act_from_slack_and_where_the_slack_app_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "workhooks.yaml"
+    path.write_text("""
+sources:
+  wordy-main:
+    platform: wordy
+    token: wordy-token-0123456789abcdef
+    api_key: wordy-key-0123456789abcdef
+    actions: {allow: {slack_users: [U0123ABCD]}}
+  quiet: {platform: wordy, token: wordy-token-0123456789abcdeg, api_key: wordy-key-0123456789abcdeg}
+sinks:
+  team: {type: slack_app, bot_token: xoxb-1-2-abcdefabcdef, signing_secret: 0123456789abcdef0123, channel: C0456EFGH}
+routes: [{to: [team]}]
+""")
+    assert main(["check", str(path)]) == 0
+    shown = capsys.readouterr().out
+    assert "wordy-main           from Slack: confirm, reject, reply; off until named (it spends money): pay" in shown
+    assert "quiet                from Slack: nobody (actions.allow is empty)" in shown
+    assert "the Slack app's Request URL: POST /slack/actions" in shown
+    assert "xoxb-1-2" not in shown

@@ -27,6 +27,7 @@ def describe(config: Config, base_url: str = "") -> list[str]:
             lines.append(f"  {name:<20} {source.platform:<16} polled every {source.interval()} s")
     if config.admin.token is not None:
         lines.append(f"console: {base_url}/admin/  (admin.token)")
+    lines += _actions(config, base_url)
     lines.append("sinks:")
     for name, sink in config.sinks.items():
         lines.append(f"  {name:<20} {sink.type:<16} {sink.where()}")
@@ -44,6 +45,23 @@ def describe(config: Config, base_url: str = "") -> list[str]:
         for kind, reached in kinds.items():
             lines.append(f"  {name:<20} {kind:<42} -> {', '.join(reached) or '(nothing)'}")
     return lines
+
+
+def _actions(config: Config, base_url: str) -> list[str]:
+    """Who may act from Slack on each source, and where the Slack app's Request URL points."""
+    lines = []
+    for name, source in config.sources.items():
+        platform = PLATFORMS[source.platform]
+        usable = [action for action in platform.actions.values() if action.perform and action.usable(source)]
+        if not usable:
+            continue
+        slack = [action.name for action in usable if source.actions.enabled(action)]
+        money = [a.name for a in usable if a.spends_money and a.name not in source.actions.rules()]
+        lines.append(f"  {name:<20} from Slack: {', '.join(slack) or 'nobody (actions.allow is empty)'}"
+                     + (f"; off until named (it spends money): {', '.join(money)}" if money else ""))  # fmt: skip
+    if any(sink.type == "slack_app" for sink in config.sinks.values()):
+        lines.append(f"  the Slack app's Request URL: POST {base_url}/slack/actions")
+    return ["actions (the console and the CLI: any that applies; README: Acting on work):", *lines] if lines else []
 
 
 def summary(config: Config) -> dict[str, Any]:
