@@ -38,6 +38,7 @@ from receiver.responses import JSONResponse
 from workhooks.config.schema import Config
 from workhooks.config.sinks import SLACK_ACTION_PREFIX, SlackAppSink
 from workhooks.core.clock import utc_now
+from workhooks.core.mrkdwn import escape
 from workhooks.core.redact import redact_text
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import Action, SourceSettings
@@ -283,8 +284,7 @@ async def handle(request: Request) -> Response:
     structlog.contextvars.bind_contextvars(outcome="queued" if new else "duplicate", action_id=record.id)
     if new:
         return Response(status_code=200)
-    who = record.actor.shown()
-    who = who if record.actor.via == "slack" else who.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    who = record.actor.shown() if record.actor.via == "slack" else escape(record.actor.shown())  # a Slack id: safe
     told = f"Already decided: {record.action} by {who} ({record.status})."
     return Response(status_code=200, background=BackgroundTask(_tell, sink, asked.channel, asked.user, told))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -26,6 +27,16 @@ from workhooks.store import embedded, keys
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def chromium() -> str:
+    """The system's Chromium, for the console's tests (Playwright drives it); skipped where there is none."""
+    import pytest
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        pytest.skip("no Chromium: apt-get install chromium (CI installs it)")
+    return found
 
 
 def free_port() -> int:

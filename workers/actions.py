@@ -9,8 +9,6 @@ repeating it is harmless (``retry_safe``); the person is told to check.
 
 from __future__ import annotations
 
-from typing import cast
-
 import redis
 import structlog
 
@@ -20,27 +18,19 @@ from workhooks.core.redact import redact_text
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.api import Outcome
 from workhooks.platforms.base import Action, State
-from workhooks.store import actions
+from workhooks.store import actions, stays
 from workhooks.store.actions import ActionRecord, Status
 
 log = structlog.get_logger("workhooks.actions")
 
 
-def _stay(state: State | None) -> str | None:
-    entry = ((state or {}).get("stay") or {}).get("entry")
-    return entry if isinstance(entry, str) else None
-
-
 def status_of(state: State | None) -> str:
-    state = state or {}
-    current = state.get("current") if isinstance(state.get("current"), dict) else {}
-    value = state.get("status_label") or state.get("status") or cast(dict[str, object], current).get("status")
-    return str(value) if value else "unknown"
+    return stays.shown_status(state) or "unknown"
 
 
 def stale(record: ActionRecord, state: State | None, action: Action | None) -> str | None:
     """Why a transition is no longer what the person saw: the subject's stay changed since."""
-    if action is not None and action.once and record.stay and _stay(state) != record.stay:
+    if action is not None and action.once and record.stay and stays.entry(state) != record.stay:
         return f"it moved on since the button was shown: it is {status_of(state)} now"
     return None
 

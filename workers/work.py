@@ -30,11 +30,6 @@ MAX_ROWS = 500
 SCAN_ROWS = 5000  # index entries read at most for one filtered page
 
 
-def _stay(state: State | None) -> dict[str, Any]:
-    stay = (state or {}).get("stay")
-    return stay if isinstance(stay, dict) else {}
-
-
 def offered(config: Config, source: str, state: State | None) -> list[dict[str, Any]]:
     """The actions that apply to the subject now, as a console or a CLI shows them."""
     settings = config.sources.get(source)
@@ -42,8 +37,6 @@ def offered(config: Config, source: str, state: State | None) -> list[dict[str, 
         return []
     found = []
     for action in PLATFORMS[settings.platform].actions_for(state, settings):
-        if action.spends_money and action.name not in settings.actions.rules():
-            continue
         link = action.link(settings, str((state or {}).get("subject", "")), state or {}) if action.link else None
         if action.perform is None and not link:
             continue
@@ -73,7 +66,7 @@ def rows(
             state = json.loads(raw) if raw else None
             if state is None or (source and name != source) or name not in config.sources:
                 continue
-            stay = _stay(state)
+            stay = stays.of(state)
             if phase and stay.get("phase") != phase:
                 continue
             events = state.get("events") or []
@@ -162,7 +155,7 @@ def timeline(connection: redis.Redis, config: Config, source: str, subject: str)
     for record in actions.for_subject(connection, source, subject) + actions.refusals(connection, source, subject):
         entries.append(Entry(record.finished_at or record.requested_at, "action", _said(record), record.as_dict()))
     entries.sort(key=lambda entry: stays.unix(entry.at))
-    stay = _stay(state)
+    stay = stays.of(state)
     return {
         "source": source,
         "subject": subject,
@@ -202,7 +195,7 @@ def ask(
     action = PLATFORMS[config.sources[source].platform].actions[name]
     if action.ask is not None and not (text or "").strip():
         raise ActionRefused(f"{name} needs a text: {action.ask}")
-    stay = stay or _stay(state).get("entry")
+    stay = stay or stays.entry(state)
     once = actions.identity(source, subject, name, action.once, stay, request_id)
     said = redact_text(text, config.secrets()) if text else None
     return actions.ask(connection, source=source, subject=subject, action=name, actor=actor, once_key=once, text=said,

@@ -7,24 +7,16 @@ chromium driven by Playwright. Screenshots go to var/screenshots/ (the README sh
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 
 import pytest
 
-from tests.servers import ROOT, TOKEN, CaptureServer, Service, wait_until
+from tests.servers import ROOT, TOKEN, CaptureServer, Service, chromium, wait_until
 
 pytestmark = pytest.mark.slow
 
 ADMIN = "console-admin-token-0123456789"
 SHOTS = ROOT / "var" / "screenshots"
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        pytest.skip("no Chromium: apt-get install chromium (CI installs it)")
-    return found
 
 
 def config(sink: CaptureServer) -> str:

@@ -9,14 +9,13 @@ var/screenshots/console-work.png.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.emulators.wordy import Wordy
-from tests.servers import ROOT, TOKEN, Service, wait_until
+from tests.servers import ROOT, TOKEN, Service, chromium, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -26,13 +25,6 @@ ADMIN = "console-work-admin-token-0123456789"
 API_KEY = "wordy-console-key-0123456789abcdef"
 # Markup in a reason is text: shown as typed, never parsed, and sent to Wordy as typed.
 REASON = 'The headline is still wrong <img src=x onerror="document.title=1">'
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        pytest.skip("no Chromium: apt-get install chromium (CI installs it)")
-    return found
 
 
 def config(wordy: Wordy) -> str:

@@ -30,6 +30,7 @@ from workhooks.core import links
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
 from workhooks.platforms import PLATFORMS
+from workhooks.store import stays
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")  # what a Message-ID's left part may hold (RFC 5322)
@@ -97,11 +98,11 @@ class EmailSink:
         if source is None:
             return []
         current = states.load(context.redis_connection(), event.source, event.subject)
-        stay = ((current or {}).get("stay") or {}).get("entry")
+        stay = stays.entry(current)
         base = str(self.links.base_url).rstrip("/")
         found = []
         for action in PLATFORMS[source.platform].actions_for(current, source):
-            if action.perform is None or (action.spends_money and action.name not in source.actions.rules()):
+            if action.perform is None:  # a link (WorkReduce's order): the mail's own link already opens it
                 continue
             token = links.make(self.links.secret.get_secret_value(), sink=self.name, source=event.source,
                                subject=event.subject, action=action.name, stay=stay, to=", ".join(self.recipients),

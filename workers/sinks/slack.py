@@ -13,17 +13,13 @@ from workers.messages import Message, render
 from workers.sinks.http import GuardedClient, check_response
 from workhooks.config.sinks import SlackSink as SlackSettings
 from workhooks.core.events import Event
+from workhooks.core.mrkdwn import escape
 from workhooks.core.templates import Template
 
 HEADER_LIMIT = 150  # a header block's plain_text
 TEXT_LIMIT = 3000  # a section's or a context element's text object
 LONGEST_ENTITY = len("&amp;")
 ELLIPSIS = "…"
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _units(char: str) -> int:

@@ -28,16 +28,17 @@ from workers.exceptions import DeliveryError
 from workers.messages import render
 from workers.sinks import context
 from workers.sinks.http import allowed
-from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, escape, fit, payload
+from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, fit, payload
 from workhooks.config.schema import Config
 from workhooks.config.sinks import SLACK_ACTION_PREFIX
 from workhooks.config.sinks import SlackAppSink as SlackAppSettings
 from workhooks.core.events import Event
 from workhooks.core.headers import retry_after
+from workhooks.core.mrkdwn import escape
 from workhooks.core.templates import Template
 from workhooks.platforms import PLATFORMS
 from workhooks.platforms.base import Action, SourceSettings, State
-from workhooks.store import actions
+from workhooks.store import actions, stays
 from workhooks.store.actions import ActionRecord
 
 GONE = ("message_not_found", "cant_update_message", "thread_not_found", "channel_not_found")
@@ -56,7 +57,7 @@ def button_value(source: str, subject: str, action: str, stay: str | None) -> st
 def offered(source: SourceSettings, state: State | None, trail: list[ActionRecord]) -> list[Action]:
     """The actions a button is shown for: they apply now, someone may take them, not already taken this stay."""
     platform = PLATFORMS[source.platform]
-    stay = _stay(state)
+    stay = stays.entry(state)
     decided = any(record.stay == stay and record.status in OPEN for record in trail if _once(source, record.action))
     return [
         action
@@ -70,12 +71,6 @@ def _once(source: SourceSettings, name: str) -> bool:
     return found is not None and found.once
 
 
-def _stay(state: State | None) -> str | None:
-    stay = (state or {}).get("stay") or {}
-    entry = stay.get("entry")
-    return entry if isinstance(entry, str) else None
-
-
 def _button(source_name: str, source: SourceSettings, subject: str, state: State, action: Action) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
@@ -85,7 +80,7 @@ def _button(source_name: str, source: SourceSettings, subject: str, state: State
     if action.link is not None:
         button["url"] = action.link(source, subject, state)
         return button
-    button["value"] = button_value(source_name, subject, action.name, _stay(state))
+    button["value"] = button_value(source_name, subject, action.name, stays.entry(state))
     if action.style is not None:
         button["style"] = action.style
     if action.confirm is not None and action.ask is None:  # an action asking for text confirms in its modal
@@ -105,8 +100,8 @@ def parent(
     source = config.sources[source_name]
     platform = PLATFORMS[source.platform]
     state = state or {}
-    status = state.get("status_label") or state.get("status") or (state.get("current") or {}).get("status") or "—"
-    stay = state.get("stay") or {}
+    status = stays.shown_status(state) or "—"
+    stay = stays.of(state)
     phase = str(stay.get("phase") or "").replace("_", " ")
     since = stay.get("since")
     when = f" since {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(since)))}" if since else ""

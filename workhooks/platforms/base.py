@@ -276,10 +276,18 @@ class Platform:
     actions: Mapping[str, Action] = field(default_factory=dict)
 
     def actions_for(self, state: State | None, settings: Any) -> list[Action]:
-        """The actions that apply to a subject in ``state`` now, and that ``settings`` can carry out (an API key)."""
+        """The actions that apply to a subject in ``state`` now, that ``settings`` can carry out (an API key),
+        and that it turned on (one that spends money only when named under ``actions``)."""
         if state is None:
             return []
-        return [action for action in self.actions.values() if action.usable(settings) and action.applies(state)]
+        named = settings.actions.rules()
+        return [
+            action
+            for action in self.actions.values()
+            if action.usable(settings)
+            and not (action.spends_money and action.name not in named)
+            and action.applies(state)
+        ]
 
     @property
     def kind(self) -> str:

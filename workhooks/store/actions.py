@@ -26,7 +26,7 @@ from workhooks.config.schema import Config
 from workhooks.core.clock import utc_now
 from workhooks.core.events import digest
 from workhooks.platforms import PLATFORMS
-from workhooks.store import jobs, keys, telemetry
+from workhooks.store import jobs, keys, stays, telemetry
 
 Via = Literal["slack", "console", "email", "cli"]
 Status = Literal["queued", "sending", "done", "failed", "unknown", "refused"]
@@ -111,8 +111,7 @@ def why_not(config: Config, source: str, name: str, state: dict[str, Any] | None
     if state is None:
         return "the subject is not known (its state expired or was never recorded)"
     if not action.applies(state):
-        status = state.get("status_label") or state.get("status") or (state.get("current") or {}).get("status")
-        return f"{name} does not apply now: the subject is {status or 'in another state'}"
+        return f"{name} does not apply now: the subject is {stays.shown_status(state) or 'in another state'}"
     return None
 
 

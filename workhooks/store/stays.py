@@ -30,6 +30,27 @@ def standing(state: State, platform: Platform | None, phase: Phase | None = None
     return phase, None
 
 
+def of(state: State | None) -> dict[str, Any]:
+    """The subject's stay as stored (empty when it has none)."""
+    stay = (state or {}).get("stay")
+    return stay if isinstance(stay, dict) else {}
+
+
+def entry(state: State | None) -> str | None:
+    """The event (or first_entry mark) that began the subject's stay: what makes a decision once per stay."""
+    found = of(state).get("entry")
+    return found if isinstance(found, str) else None
+
+
+def shown_status(state: State | None) -> str | None:
+    """The subject's status as people read it: its label, else its status, else a polled item's status."""
+    state = state or {}
+    current = state.get("current")
+    polled = current.get("status") if isinstance(current, dict) else None
+    value = state.get("status_label") or state.get("status") or polled
+    return str(value) if value else None
+
+
 def first_entry() -> str:
     """What begins a stay no event began (a subject a poll recorded, a state from before stays): unique per stay."""
     return f"seen-{time.time():.3f}"

@@ -7,10 +7,11 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from workers.messages import Message, render
-from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, escape, fit, payload
+from workers.sinks.slack import HEADER_LIMIT, TEXT_LIMIT, fit, payload
 from workhooks.config.loading import parse_config
 from workhooks.core.events import Event
 from workhooks.core.exceptions import ConfigError
+from workhooks.core.mrkdwn import escape
 from workhooks.platforms.wordy import callback as wordy
 
 
