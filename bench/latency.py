@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from rq.registry import FinishedJobRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,7 +43,7 @@ from bench import report as report_file  # noqa: E402
 from bench import sink_app  # noqa: E402
 from bench.ingest import free_port  # noqa: E402
 from bench.load import read_answer  # noqa: E402
-from bench.scale import BIN, TOKEN, config, wait_http  # noqa: E402
+from bench.scale import BIN, TOKEN, config, cpu_seconds, wait_http  # noqa: E402
 from workhooks.store import embedded, keys  # noqa: E402
 
 RATES = [50, 100, 200, 300, 400, 500]
@@ -112,14 +113,22 @@ class Stack:
         self.sink_log = folder / "sink.log"
         sink_port, self.port = free_port(), free_port()
         env = {**os.environ, "REDIS_URL": self.server.url, "WORKHOOKS_CONFIG": str(config(folder, sink_port)),
-               "LOG_LEVEL": "WARNING", "SINK_LOG": str(self.sink_log)}  # fmt: skip
+               "SINK_LOG": str(self.sink_log)}  # fmt: skip
+        env.pop("LOG_LEVEL", None)  # the default level, as in production: a line per request, event and attempt
+        logs = open(folder / "processes.log", "ab")  # noqa: SIM115 - kept open while the processes run
         uvicorn = [str(BIN / "uvicorn"), "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
         self.sink = subprocess.Popen([*uvicorn, "--port", str(sink_port), "bench.sink_app:app"], env=env, cwd=ROOT)
-        self.receiver = subprocess.Popen([str(BIN / "workhooks"), "serve", "--port", str(self.port)], env=env)
-        self.workers = [subprocess.Popen([str(BIN / "workhooks"), "worker"], env=env) for _ in range(workers)]
+        self.receiver = subprocess.Popen([str(BIN / "workhooks"), "serve", "--port", str(self.port)], env=env,
+                                         stdout=logs, stderr=logs)  # fmt: skip
+        self.workers = [subprocess.Popen([str(BIN / "workhooks"), "worker"], env=env, stdout=logs, stderr=logs)
+                        for _ in range(workers)]  # fmt: skip
         for port in (sink_port, self.port):
             wait_http(f"http://127.0.0.1:{port}/healthz", self.sink)
         self.next_job = 1
+
+    def cpu(self) -> dict[str, float]:
+        return {"receiver": cpu_seconds(self.receiver.pid), "workers": sum(cpu_seconds(w.pid) for w in self.workers),
+                "redis": cpu_seconds(self.server.process.pid), "sink": cpu_seconds(self.sink.pid)}  # fmt: skip
 
     def close(self) -> None:
         for process in [self.receiver, *self.workers, self.sink]:
@@ -146,6 +155,8 @@ class Stack:
                     sample()
 
         before = len(sink_app.received(self.sink_log))
+        finished = FinishedJobRegistry(keys.QUEUE, connection=self.client)
+        jobs_before, cpu_before, own_before = finished.count, self.cpu(), time.process_time()
         thread = threading.Thread(target=sampler, daemon=True)
         thread.start()
         try:
@@ -159,6 +170,8 @@ class Stack:
         finally:
             stop.set()
             thread.join()
+        cpu = {role: round(used - cpu_before[role], 2) for role, used in self.cpu().items()}
+        cpu["load generator"] = round(time.process_time() - own_before, 2)
         arrivals = sink_app.received(self.sink_log)[before:]
         seen = Counter(webhook_id for webhook_id, _ in arrivals)
         first = {webhook_id: at for webhook_id, at in reversed(arrivals)}
@@ -179,6 +192,9 @@ class Stack:
             "delivered_per_s": len(window) / (max(window) - offered.started) if window else 0.0,
             "e2e_p50_ms": percentile(latencies, 0.5) * 1000,
             "e2e_p99_ms": percentile(latencies, 0.99) * 1000,
+            "rq_jobs": (jobs := finished.count - jobs_before),  # drain jobs: how far the inbox's batching went
+            "events_per_rq_job": len(seen) / jobs if jobs else 0.0,
+            "cpu_s_by_role": cpu,  # over the run and its drain, /proc: what shares the cores
             "queue_depth_max": max(depths, default=0),
             "queue_depth_first_third": statistics.mean(depths[:third]) if depths else 0,
             "queue_depth_last_third": statistics.mean(depths[-third:]) if depths else 0,
@@ -262,7 +278,8 @@ def main() -> None:
                           f"p99 {r['ack_p99_ms']:6.1f} ms), delivered {r['delivered_per_s']:6.0f}/s, request -> sink "
                           f"p50 {r['e2e_p50_ms']:7.1f} ms p99 {r['e2e_p99_ms']:7.1f} ms, queue depth "
                           f"{r['queue_depth_first_third']:.0f} -> {r['queue_depth_last_third']:.0f} "
-                          f"(max {r['queue_depth_max']})")  # fmt: skip
+                          f"(max {r['queue_depth_max']}), {r['events_per_rq_job']:.1f} events per RQ job\n    CPU s: "
+                          + ", ".join(f"{role} {used}" for role, used in r["cpu_s_by_role"].items()))  # fmt: skip
         finally:
             stack.close()
     report["runs"] = results

@@ -24,6 +24,7 @@ import dataclasses
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,18 +67,22 @@ def wait_until(done: Any, what: str, timeout: float = TIMEOUT) -> float:
 
 
 class Bench:
-    def __init__(self, folder: Path, events: int) -> None:
+    def __init__(self, folder: Path, events: int, profile: bool = False) -> None:
+        self.profile = profile
+        self.stacks: list[str] = []
         self.server = embedded.start(folder / "redis")
         self.client = redis.Redis.from_url(self.server.url)
         self.sink_log = folder / "sink.log"
         self.sink_log.touch()
         sink_port, self.receiver_port = free_port(), free_port()
         self.env = {**os.environ, "REDIS_URL": self.server.url, "WORKHOOKS_CONFIG": str(config(folder, sink_port)),
-                    "LOG_LEVEL": "WARNING", "SINK_LOG": str(self.sink_log), "PYTHONPATH": str(ROOT)}  # fmt: skip
+                    "SINK_LOG": str(self.sink_log), "PYTHONPATH": str(ROOT)}  # fmt: skip
+        self.env.pop("LOG_LEVEL", None)  # the default level, as in production
+        self.logs = open(folder / "processes.log", "ab")  # noqa: SIM115 - kept open while the processes run
         uvicorn = [str(BIN / "uvicorn"), "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
         self.services = [
             subprocess.Popen([*uvicorn, "--port", str(sink_port), "bench.sink_app:app"], env=self.env, cwd=ROOT),
-            subprocess.Popen([str(BIN / "workhooks"), "serve", "--port", str(self.receiver_port)], env=self.env),
+            self._start([str(BIN / "workhooks"), "serve", "--port", str(self.receiver_port)]),
         ]
         for port in (sink_port, self.receiver_port):
             wait_http(f"http://127.0.0.1:{port}/healthz", self.services[0])
@@ -90,31 +95,42 @@ class Bench:
             process.terminate()
         for process in self.services:
             process.wait(20)
+        self.logs.close()
         self.server.stop()
 
+    def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
+        """A service of ours, its lines (at the default level) in processes.log."""
+        return subprocess.Popen(command, env=self.env, stdout=self.logs, stderr=self.logs)
+
     def _workers(self, count: int) -> list[subprocess.Popen[bytes]]:
-        workers = [subprocess.Popen([str(BIN / "workhooks"), "worker"], env=self.env) for _ in range(count)]
+        workers = [self._start([str(BIN / "workhooks"), "worker"]) for _ in range(count)]
         registered = keys.RQ_QUEUE_WORKERS
         wait_until(lambda: self.client.scard(registered) >= count, "worker start", 60)
         return workers
 
-    def _timed(self, count: int, done: Any) -> dict[str, Any]:
+    def _timed(self, count: int, done: Any, profile: bool = False) -> dict[str, Any]:
         """Start `count` workers, release the held queue, wait for `done`; seconds and worker CPU."""
         workers = self._workers(count)
+        sampler = self._sampler(workers[0].pid) if profile else None
         cpu_before = [cpu_seconds(w.pid) for w in workers]
         redis_before = cpu_seconds(self.server.process.pid)
+        self.client.config_resetstat()
         try:
             started = time.monotonic()
             self.client.rename(HELD, QUEUE_KEY)
             finished = wait_until(done, "the queue")
             cpu = sum(cpu_seconds(w.pid) - before for w, before in zip(workers, cpu_before, strict=True))
             redis_cpu = cpu_seconds(self.server.process.pid) - redis_before
+            calls = {name.removeprefix("cmdstat_"): int(stat["calls"])
+                     for name, stat in self.client.info("commandstats").items()}  # fmt: skip
         finally:
             for worker in workers:
                 worker.terminate()
             for worker in workers:
                 worker.wait(30)
-        return {"seconds": finished - started, "worker_cpu_s": cpu, "redis_cpu_s": redis_cpu}
+            if sampler is not None:
+                sampler.wait(60)
+        return {"seconds": finished - started, "worker_cpu_s": cpu, "redis_cpu_s": redis_cpu, "redis_calls": calls}
 
     def baseline(self, jobs: int, workers: int) -> dict[str, Any]:
         self.client.flushdb()
@@ -138,7 +154,8 @@ class Bench:
         if set(statuses) - {200, 202}:
             raise SystemExit(f"FAILED: the receiver answered {dict(statuses)}")
         self.client.rename(QUEUE_KEY, HELD)
-        result = self._timed(workers, lambda: len(set(sink_app.ids(self.sink_log))) >= len(ids))
+        delivered_all = lambda: len(set(sink_app.ids(self.sink_log))) >= len(ids)  # noqa: E731
+        result = self._timed(workers, delivered_all, self.profile and workers == 1)
         time.sleep(0.5)  # anything delivered twice arrives now
         delivered = Counter(sink_app.ids(self.sink_log))
         twice = sum(1 for n in delivered.values() if n > 1)
@@ -146,6 +163,21 @@ class Bench:
             raise SystemExit(f"FAILED: {twice} events delivered twice or events missing")
         return {"kind": "events processed and delivered", "workers": workers, "count": len(ids), **result,
                 "per_s": len(ids) / result["seconds"]}  # fmt: skip
+
+    def _sampler(self, pid: int) -> subprocess.Popen[bytes] | None:
+        """py-spy on the worker until it exits: collapsed stacks (all threads, GIL holders only) beside the report."""
+        py_spy = shutil.which("py-spy", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        if py_spy is None:
+            print("  py-spy not installed (pip install py-spy): no profile")
+            return None
+        report_file.OUT.mkdir(parents=True, exist_ok=True)
+        out = report_file.OUT / f"process-profile-{report_file.stamp()}-{self.round}.txt"
+        self.stacks.append(str(out))
+        command = [py_spy, "record", "--pid", str(pid), "--rate", "250", "--gil", "--format", "raw",
+                   "--output", str(out)]  # fmt: skip
+        sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy attached
+        return sampler
 
     def _tag(self, body: bytes) -> bytes:
         """Fresh job ids each round, so no callback is a duplicate of an earlier round's."""
@@ -159,12 +191,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=1600)
     parser.add_argument("--jobs", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the one-worker candidate rounds with py-spy (pip install py-spy)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.events, args.jobs = 1, 200, 400
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Bench(Path(tmp), args.events)
+        bench = Bench(Path(tmp), args.events, args.profile)
         try:
             for _ in range(args.rounds):
                 for workers in (1, 2):
@@ -174,7 +208,9 @@ def main() -> None:
                         print(f"  {result['workers']} worker(s) {result['kind']:<31} {result['count']:>5} in "
                               f"{result['seconds']:5.2f} s = {result['per_s']:6.0f}/s; worker CPU "
                               f"{result['worker_cpu_s'] * 1000 / result['count']:.2f} ms each, Redis CPU "
-                              f"{result['redis_cpu_s'] * 1000 / result['count']:.2f} ms each")  # fmt: skip
+                              f"{result['redis_cpu_s'] * 1000 / result['count']:.2f} ms each, "
+                              f"{sum(result['redis_calls'].values()) / result['count']:.1f} Redis commands each"
+                              )  # fmt: skip
         finally:
             bench.close()
 
@@ -197,6 +233,7 @@ def main() -> None:
         "rounds": results,
         "summary": summary,
         "scaling_2_over_1": scaling,
+        "profiles": bench.stacks,
     }
     report_file.write("process", report)
 

@@ -26,6 +26,7 @@ from workers import derived, router, settings
 from workers.exceptions import DeliveryError
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.events import Event
+from workhooks.core.logs import CachedLogger
 from workhooks.core.redact import redact
 from workhooks.store import keys, outbox, telemetry
 
@@ -36,7 +37,7 @@ PENDING, DELIVERED, DEAD, DROPPED = "pending", "delivered", "dead", "dropped"
 HELD = "held"  # a failure while the sink's breaker is open: tried again when the breaker allows, no retry spent
 RELEASE_RETRY_MS = 60_000
 
-log = structlog.get_logger("workhooks.worker")
+log = CachedLogger("workhooks.worker")
 
 
 def delivery_id(event_id: str, sink: str) -> str:
@@ -198,35 +199,37 @@ def release(connection: redis.Redis, taken: outbox.Taken, reason: str) -> None:
     outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink))
 
 
-def _finish(connection: redis.Redis, taken: outbox.Taken, status: str, reason: str) -> str:
+def _finish(
+    connection: redis.Redis, taken: outbox.Taken, status: str, reason: str, then: outbox.Next | None = None
+) -> str:
     """End a taken delivery that is not attempted: dropped (no event, no sink) or already delivered."""
     key = keys.delivery(taken.delivery_id)
     fields: dict[str, Any] = {}
     if status == DROPPED and taken.status:
         fields = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
         log.warning("delivery_dropped", reason=reason)
-    outbox.complete(
-        connection, taken, key, outbox.Completion(outbox.DONE, outbox.NEUTRAL), fields, _breaker(taken.sink)
-    )
+    completion = outbox.Completion(outbox.DONE, outbox.NEUTRAL)
+    outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink), then=then)
     return status
 
 
-def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
-    """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it."""
+def attempt(connection: redis.Redis, taken: outbox.Taken, then: outbox.Next | None = None) -> str:
+    """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it.
+    With ``then``, the call that records it also takes the sink's next deliveries (``outbox.complete``)."""
     key = keys.delivery(taken.delivery_id)
     sink_name = taken.sink
     if not taken.status:
-        return _finish(connection, taken, DROPPED, "delivery expired")
+        return _finish(connection, taken, DROPPED, "delivery expired", then)
     if taken.status == DELIVERED:
         log.info("delivery_skipped", reason="already delivered")
-        return _finish(connection, taken, DELIVERED, "")
+        return _finish(connection, taken, DELIVERED, "", then)
     raw, failures = taken.event, taken.failures
     if raw is None:
-        return _finish(connection, taken, DROPPED, "event expired or deleted")
+        return _finish(connection, taken, DROPPED, "event expired or deleted", then)
     try:
         event = Event.from_json(raw)
     except (ValueError, TypeError, KeyError) as failure:
-        return _finish(connection, taken, DROPPED, f"event unreadable: {type(failure).__name__}")
+        return _finish(connection, taken, DROPPED, f"event unreadable: {type(failure).__name__}", then)
     structlog.contextvars.bind_contextvars(event_id=event.id)
     attempt_number = taken.attempts + 1
     started = time.perf_counter()
@@ -237,7 +240,7 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
         sink, error = None, _unbuildable(sink_name, failure)
     else:
         if sink is None:
-            return _finish(connection, taken, DROPPED, "sink no longer configured")
+            return _finish(connection, taken, DROPPED, "sink no longer configured", then)
     if sink is not None:
         try:
             sink.send(event, _template(event, sink_name))
@@ -292,7 +295,7 @@ def attempt(connection: redis.Redis, taken: outbox.Taken) -> str:
     if outcome == DELIVERED:
         telemetry.observe(counters, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
     applied, transition = outbox.complete(connection, taken, key, completion, fields, _breaker(sink_name),
-                                          json.dumps(record), counters, ATTEMPTS_KEPT)  # fmt: skip
+                                          json.dumps(record), counters, ATTEMPTS_KEPT, then)  # fmt: skip
     if transition:
         _breaker_moved(connection, sink_name, transition, str(error) if error else "")
     if outcome == DEAD and applied:  # a holder that had lost its lease announces nothing

@@ -22,6 +22,7 @@ import redis
 import structlog
 
 from workers import delivery, settings
+from workhooks.core.logs import CachedLogger
 from workhooks.store import keys, outbox
 
 DEFAULT_THREADS = 64
@@ -33,13 +34,14 @@ SOON_MS = 5_000
 TAKE_AT_ONCE = 16  # deliveries one take may hand out: fewer round trips, and sinks still take turns
 EWMA = 0.2  # weight of the newest attempt in a sink's mean CPU time
 COLD_START = 4
+COMING_BACK = 0.02  # seconds: a fast sink's thread this recently started takes the sink's next itself when done
 CAPPED_WAIT = 0.05  # seconds a dispatcher whose sinks all have their useful attempts waits before looking again
 WALL_DRIFT = 1.02  # the shortest wall time seen rises 2% per attempt, so a sink that slows down is followed
 HEADROOM = 1.5
 RENEW_EVERY = 2.0  # seconds: the leases of attempts in progress are renewed this often (each lasts >= 10 s)
 STOP_WAIT = 30.0  # on stop, attempts in progress get this long; their leases then run out and others send them
 
-log = structlog.get_logger("workhooks.worker")
+log = CachedLogger("workhooks.worker")
 
 
 def threads() -> int:
@@ -53,6 +55,7 @@ class Dispatcher:
         self.size = size or threads()
         self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="workhooks-deliver")
         self.busy: dict[tuple[str, str], outbox.Taken] = {}  # (sink, subject) -> what a sending thread holds
+        self.began: dict[str, float] = {}  # sink -> when its newest attempt here began (monotonic)
         self.changed = threading.Condition()
         self.name = secrets.token_hex(6)
         self.counter = itertools.count()
@@ -70,6 +73,15 @@ class Dispatcher:
         if cpu <= 0:  # nothing measured yet: a few, and the first answers say how many more are worth it (starting
             return min(cap, COLD_START)  # at the cap measured the crowd's GIL waits, not the sink, and stayed there)
         return max(2, min(cap, math.ceil(wall / cpu * HEADROOM) + 1))
+
+    def coming_back(self, sink: str) -> bool:
+        """Whether one of this sink's threads will be done within moments and take (in its completion's call, as
+        many as the sink has room for) what is waiting: then taking here too would only double the calls.
+        A sink that answers slowly, or an attempt that is taking long, is topped up here as before."""
+        wall, _ = self.timing.get(sink, (1.0, 0.0))
+        with self.changed:
+            began = self.began.get(sink, 0.0) if any(taken.sink == sink for taken in self.busy.values()) else 0.0
+        return wall < COMING_BACK and time.monotonic() - began < COMING_BACK
 
     def running(self, sink: str) -> int:
         with self.changed:
@@ -94,7 +106,7 @@ class Dispatcher:
                 break
             sink = config.sinks[name]
             room = min(self.free(), self.useful(name, sink.in_flight()) - self.running(name), TAKE_AT_ONCE)
-            if room <= 0:
+            if room <= 0 or self.coming_back(name):
                 soon = self.capped = True  # its threads take its next deliveries themselves
                 continue
             found, refused = self._take(name, room)
@@ -109,36 +121,38 @@ class Dispatcher:
         return taken, due, soon
 
     def _take(self, name: str, count: int) -> tuple[list[outbox.Taken], outbox.Refused]:
+        asked = self._asking(name, count)
+        return outbox.take(self.connection, name, asked.token, asked.in_flight, asked.lease_ms, asked.interval_ms,
+                           asked.burst, count)  # fmt: skip
+
+    def _asking(self, name: str, count: int) -> outbox.Next:
         sink = settings.config().sinks[name]
         rate = sink.rate()
-        return outbox.take(
-            self.connection,
-            name,
-            f"{self.name}-{next(self.counter)}",
-            sink.in_flight(),
-            delivery.lease_ms(name),
-            rate.interval_ms() if rate is not None else 0,
-            rate.burst if rate is not None else 1,
-            count,
-        )
+        interval = rate.interval_ms() if rate is not None else 0
+        token = f"{self.name}-{next(self.counter)}"
+        return outbox.Next(token, sink.in_flight(), delivery.lease_ms(name), interval, rate.burst if rate else 1, count)
 
-    def _next(self, done: outbox.Taken) -> outbox.Taken | None:
-        """A sending thread that finished takes the next delivery of its sink itself, under the same limits:
-        no hand-off through the dispatcher thread, which waits behind the busy threads for the GIL."""
+    def _then(self, done: outbox.Taken) -> outbox.Next | None:
+        """What a sending thread about to complete ``done`` takes next from its sink in the same call, under the
+        same limits: no hand-off through the dispatcher thread (which waits behind the busy threads for the
+        GIL) and no second round trip. ``done`` is still counted as running here: it is finishing."""
         if self.stopping.is_set() or done.sink not in settings.config().sinks:
             return None
         cap = settings.config().sinks[done.sink].in_flight()
-        room = min(self.free() + 1, self.useful(done.sink, cap) - self.running(done.sink), TAKE_AT_ONCE)
-        if room <= 0:
+        room = min(self.free() + 1, self.useful(done.sink, cap) - self.running(done.sink) + 1, TAKE_AT_ONCE)
+        return self._asking(done.sink, room) if room > 0 else None
+
+    def _next(self, then: outbox.Next | None) -> outbox.Taken | None:
+        """The first of what ``then`` took runs on this thread; the rest start on others."""
+        if then is None or not then.found:
             return None
-        found, _ = self._take(done.sink, room)
-        if not found:
-            return None
+        first, *more = then.found
         with self.changed:
-            self.busy[found[0].sink, found[0].member] = found[0]
-        for more in found[1:]:  # room for more since it last looked (its concurrency grows as it is measured)
-            self._start(more)
-        return found[0]
+            self.busy[first.sink, first.member] = first
+            self.began[first.sink] = time.monotonic()
+        for taken in more:  # room for more since it last looked (its concurrency grows as it is measured)
+            self._start(taken)
+        return first
 
     def renew(self) -> None:
         """Keep the leases of slow attempts in progress, so nobody takes them for a dead worker's."""
@@ -153,28 +167,29 @@ class Dispatcher:
     def _start(self, taken: outbox.Taken) -> None:
         with self.changed:
             self.busy[taken.sink, taken.member] = taken
+            self.began[taken.sink] = time.monotonic()
         self.pool.submit(self._send, taken)
 
     def _send(self, taken: outbox.Taken) -> None:
         current: outbox.Taken | None = taken
         while current is not None:
-            self._attempt(current)
+            try:
+                then = self._then(current)
+            except Exception:  # settings unreadable: this one is still attempted, the next taken by the dispatcher
+                then = None
+            self._attempt(current, then)
             with self.changed:
                 self.busy.pop((current.sink, current.member), None)
-            try:
-                current = self._next(current)
-            except redis.RedisError:
-                current = None
-            finally:
-                with self.changed:
-                    self.changed.notify_all()
+            current = self._next(then)
+            with self.changed:
+                self.changed.notify_all()
 
-    def _attempt(self, taken: outbox.Taken) -> None:
+    def _attempt(self, taken: outbox.Taken, then: outbox.Next | None = None) -> None:
         try:
             structlog.contextvars.clear_contextvars()  # a pool thread runs delivery after delivery
             wall, cpu = time.perf_counter(), time.thread_time()
             with structlog.contextvars.bound_contextvars(delivery_id=taken.delivery_id, sink=taken.sink):
-                delivery.attempt(self.connection, taken)
+                delivery.attempt(self.connection, taken, then)
             self._timed(taken.sink, time.perf_counter() - wall, time.thread_time() - cpu)
         except redis.RedisError:  # Redis gone mid-way: the lease runs out and the attempt is made again
             log.exception("delivery_not_completed", reason="Redis; tried again when its lease runs out")

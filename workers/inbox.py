@@ -18,9 +18,10 @@ import structlog
 from rq.timeouts import BaseTimeoutException
 
 from workers import processing
+from workhooks.core.logs import CachedLogger
 from workhooks.store import inbox, jobs, keys
 
-log = structlog.get_logger("workhooks.worker")
+log = CachedLogger("workhooks.worker")
 
 BATCH = 50
 TIMEOUT_MARGIN = 3  # seconds of the job's timeout kept free

@@ -12,10 +12,11 @@ from workers import confirmation, delivery, router, settings, state
 from workhooks.core.clock import seconds_since, utc_now
 from workhooks.core.derived import is_derived
 from workhooks.core.events import Event
+from workhooks.core.logs import CachedLogger
 from workhooks.platforms import PLATFORMS
 from workhooks.store import ingest, keys, telemetry
 
-log = structlog.get_logger("workhooks.worker")
+log = CachedLogger("workhooks.worker")
 
 
 def mark_processed(pipe: Any, event_id: str) -> None:

@@ -25,6 +25,9 @@ from workhooks.store import keys, stays
 PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
 
 
+# The subject's state and the event's processed mark in one round trip, under the transaction's WATCH
+_READ = "return {redis.call('GET', KEYS[1]), redis.call('HEXISTS', KEYS[2], ARGV[1])}"
+
 KEPT = 100  # the newest entries of a subject's events, history and messages kept in its state
 
 
@@ -70,9 +73,9 @@ def apply_event(
         return _fan_out_only(connection, event, fan_out)
 
     def transaction(pipe: Any) -> tuple[Event, bool]:
-        raw = pipe.get(key)
+        raw, processed = pipe.execute_command("EVAL", _READ, 2, key, marked, PROCESSED_AT)
         current = json.loads(raw) if raw else None
-        if (current is not None and event.id in current["events"]) or pipe.hexists(marked, PROCESSED_AT):
+        if processed or (current is not None and event.id in current["events"]):
             return event, False
         new = apply(current, event)
         new.update(facts or {})

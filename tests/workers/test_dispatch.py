@@ -78,6 +78,31 @@ def test_one_subject_has_one_delivery_in_flight_and_its_next_waits_for_it(
     assert isinstance(after, outbox.Taken) and after.delivery_id == f"{second.id}-erp"
 
 
+def test_a_completion_takes_the_next_of_its_sink_in_the_same_call_and_a_lane_still_waits_for_its_head(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure("{type: log}")
+    first, second, other, third = event(1, "aer"), event(1, "acr"), event(2), event(3)
+    opened(rdb, first, second, other, third)
+    taken = take(rdb, in_flight=2)
+    assert isinstance(taken, outbox.Taken) and taken.delivery_id == f"{first.id}-erp"
+    then = outbox.Next("test-then", 2, 60_000, 0, 1, count=8)
+    assert delivery.attempt(rdb, taken, then) == delivery.DELIVERED
+    # in that same call, up to the cap of 2: job/2 and job/3, waiting longer than job/1's next (free since its head
+    # is done)
+    assert [item.delivery_id for item in then.found] == [f"{other.id}-erp", f"{third.id}-erp"]
+    assert then.refused == outbox.Refused("full", 0)
+    assert rdb.hget(keys.delivery(f"{first.id}-erp"), "status") == b"delivered"
+    lost = dataclasses.replace(then.found[0], token="not-its-lease")
+    again = outbox.Next("test-again", 2, 60_000, 0, 1, count=8)
+    assert delivery.attempt(rdb, lost, again) == delivery.DELIVERED  # a holder that had lost its lease: no lane moves
+    assert again.found == [] and again.refused == outbox.Refused("full", 0)
+    for item in then.found:
+        assert delivery.attempt(rdb, item) == delivery.DELIVERED
+    last = take(rdb)
+    assert isinstance(last, outbox.Taken) and last.delivery_id == f"{second.id}-erp"
+
+
 def test_full_paused_and_an_expired_lease_is_taken_again_with_the_same_delivery(
     rdb: redis.Redis, configure: Callable[[str], None]
 ) -> None:

@@ -3,6 +3,11 @@
 The host is resolved once, every address is checked, and the request goes to the checked
 address (Host header and TLS server name kept), so DNS cannot swap in another address between
 the check and the connection.
+
+Requests go through httpcore (httpx's own transport) without httpx's client around it: a delivery
+wants none of what that layer adds (redirects are refused, there is no auth flow, and cookies a
+destination sets must not ride along on the next event), and per request it cost about as much CPU
+as the connection and the HTTP/1.1 work itself. At most ``BODY_READ`` bytes of an answer are read.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import ipaddress
 import socket
 import ssl
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from workers.exceptions import DeliveryError
@@ -21,6 +29,7 @@ from workhooks.core.headers import retry_after
 
 RETRYABLE_4XX = {408, 409, 425, 429}
 KEPT_ALIVE = 4  # per thread: one destination, one request at a time
+BODY_READ = 64 * 1024  # bytes of an answer's body read at most: only its status and headers decide
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: the last 32 bits are the IPv4
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (:: and ::1 are not IPv4)
@@ -92,7 +101,13 @@ def allowed(host: str, port: int, allow_private: bool) -> list[Address]:
     return addresses
 
 
-def check_response(response: httpx.Response) -> None:
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status_code: int
+    headers: Mapping[str, str]  # names in lower case
+
+
+def check_response(response: Answer | httpx.Response) -> None:
     """2xx passes; 4xx other than 408/409/425/429 is permanent; 429/503 carry their Retry-After."""
     code = response.status_code
     if 200 <= code < 300:
@@ -110,35 +125,47 @@ def _tls() -> ssl.SSLContext:
 
 
 class GuardedClient:
-    """One httpx client per sending thread (each keeps its own connections alive): a single pool shared by
+    """One connection pool per sending thread (each keeps its own connections alive): a single pool shared by
     64 threads spent more CPU on its bookkeeping under its lock than the requests did."""
 
     def __init__(self, timeout: float, allow_private: bool) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
         self.local = threading.local()
+        self.extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
 
     @property
-    def client(self) -> httpx.Client:
-        found: httpx.Client | None = getattr(self.local, "client", None)
+    def pool(self) -> httpcore.ConnectionPool:
+        found: httpcore.ConnectionPool | None = getattr(self.local, "pool", None)
         if found is None:
-            limits = httpx.Limits(max_connections=KEPT_ALIVE, max_keepalive_connections=KEPT_ALIVE)
-            found = httpx.Client(timeout=self.timeout, follow_redirects=False, limits=limits, verify=_tls())
-            self.local.client = found
+            found = httpcore.ConnectionPool(ssl_context=_tls(), max_connections=KEPT_ALIVE,
+                                            max_keepalive_connections=KEPT_ALIVE)  # fmt: skip
+            self.local.pool = found
         return found
 
-    def post(self, url: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
+    def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Answer:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = allowed(host, port, self.allow_private)[0]
         literal = f"[{address}]" if address.version == 6 else str(address)
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-        headers = {**headers, "host": parts.netloc.rsplit("@", 1)[-1]}
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         try:
-            return self.client.post(pinned, content=content, headers=headers, extensions=extensions)
-        except httpx.TimeoutException:
-            raise DeliveryError(f"timed out after {self.client.timeout.read} s") from None
-        except httpx.HTTPError as error:
+            sent = [(b"host", parts.netloc.rsplit("@", 1)[-1].encode("ascii"))]
+            sent += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+        except UnicodeEncodeError:
+            raise DeliveryError("a header of this sink is not ASCII", permanent=True) from None
+        extensions = {**self.extensions, "sni_hostname": host} if parts.scheme == "https" else self.extensions
+        try:
+            with self.pool.stream("POST", pinned, headers=sent, content=content, extensions=extensions) as response:
+                read = 0
+                for chunk in response.iter_stream():  # the body is not used; read (bounded) so the connection is kept
+                    read += len(chunk)
+                    if read > BODY_READ:
+                        break
+                answered = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in response.headers}
+                return Answer(response.status, answered)
+        except httpcore.TimeoutException:
+            raise DeliveryError(f"timed out after {self.timeout} s") from None
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as error:
             raise DeliveryError(f"{type(error).__name__}: {error}") from None

@@ -91,3 +91,6 @@ class CachedLogger:
             self._bound = structlog.get_logger(self._name).bind()
             self._processors = processors
         return self._bound
+
+    def __getattr__(self, name: str) -> Any:  # log.info(...), as with structlog.get_logger()
+        return getattr(self.get(), name)

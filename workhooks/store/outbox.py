@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -253,10 +253,36 @@ return {1, ''}
 """
 )
 
+
+def _function(name: str, script: str) -> str:
+    """A script's body as a local function of its own KEYS and ARGV (the parameters shadow the globals)."""
+    return f"local function {name}(KEYS, ARGV)\n{script.removeprefix(_WAKE)}\nend\n"
+
+
+# A completion, then a take from the same sink, in one call: a sending thread that finished one delivery goes on
+# with the next without a second round trip. KEYS: the completion's 9, then the take's 4. ARGV: how many of them
+# are the completion's, then those, then the take's. Returns {the completion's reply, the take's reply}.
+_COMPLETE_TAKE = (
+    _WAKE
+    + _function("complete", _COMPLETE)
+    + _function("take", _TAKE)
+    + """
+local split = tonumber(ARGV[1])
+local complete_args, take_args = {}, {}
+for i = 2, #ARGV do
+  if i <= split + 1 then complete_args[#complete_args + 1] = ARGV[i] else take_args[#take_args + 1] = ARGV[i] end
+end
+local completed = complete({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]},
+                           complete_args)
+return {completed, take({KEYS[10], KEYS[11], KEYS[12], KEYS[13]}, take_args)}
+"""
+)
+
 _enqueue = redis.Redis().register_script(_ENQUEUE)
 _take = redis.Redis().register_script(_TAKE)
 _renew = redis.Redis().register_script(_RENEW)
 _complete = redis.Redis().register_script(_COMPLETE)
+_complete_take = redis.Redis().register_script(_COMPLETE_TAKE)
 PENDING_ONLY, RETRY_JOB, REOPEN = "pending", "retry", "reopen"
 
 
@@ -297,6 +323,40 @@ class Refused:
     in_ms: int  # how long until it may change (0: not known; a completion or a wake token says)
 
 
+@dataclass(slots=True)
+class Next:
+    """A take from the same sink made in a completion's own call (``complete(..., then=)``): the deliveries
+    it handed out are put in ``found``, why it stopped in ``refused``."""
+
+    token: str
+    in_flight: int
+    lease_ms: int
+    interval_ms: float
+    burst: int
+    count: int = 1
+    found: list[Taken] = field(default_factory=list)
+    refused: Refused | None = None
+
+
+def _take_call(sink: str, then: Next) -> tuple[list[str], list[str | int | float]]:
+    script_keys = [keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_leases(sink), keys.outbox_owners(sink)]
+    args: list[str | int | float] = [then.in_flight, then.lease_ms, then.interval_ms, then.burst, then.token]
+    args += [keys.outbox_lane_prefix(sink), max(1, then.count), keys.delivery(""), keys.event("")]
+    return script_keys, args
+
+
+def _taken(sink: str, token: str, reply: list[Any]) -> tuple[list[Taken], Refused]:
+    probe = bool(reply[2])
+    found = []
+    for i in range(3, len(reply), 8):
+        member, delivery_id, waited, status, event_id, attempts, failures, event = reply[i : i + 8]
+        found.append(
+            Taken(sink, member.decode(), delivery_id.decode(), token, max(0, int(waited)), probe, status.decode(),
+                  event_id.decode(), int(attempts or 0), int(failures or 0), event or None)
+        )  # fmt: skip
+    return found, Refused(reply[0].decode(), max(0, int(reply[1])))
+
+
 def take(
     connection: redis.Redis,
     sink: str,
@@ -308,19 +368,8 @@ def take(
     count: int = 1,
 ) -> tuple[list[Taken], Refused]:
     """Up to ``count`` deliveries from ``sink``'s queue, and why it stopped there (reason "take": the count)."""
-    script_keys = [keys.outbox(sink), keys.outbox_ready(sink), keys.outbox_leases(sink), keys.outbox_owners(sink)]
-    args: list[str | int | float] = [in_flight, lease_ms, interval_ms, burst, token, keys.outbox_lane_prefix(sink)]
-    args += [max(1, count), keys.delivery(""), keys.event("")]
-    reply = _take(keys=script_keys, args=args, client=connection)
-    probe = bool(reply[2])
-    found = []
-    for i in range(3, len(reply), 8):
-        member, delivery_id, waited, status, event_id, attempts, failures, event = reply[i : i + 8]
-        found.append(
-            Taken(sink, member.decode(), delivery_id.decode(), token, max(0, int(waited)), probe, status.decode(),
-                  event_id.decode(), int(attempts or 0), int(failures or 0), event or None)
-        )  # fmt: skip
-    return found, Refused(reply[0].decode(), max(0, int(reply[1])))
+    script_keys, args = _take_call(sink, Next(token, in_flight, lease_ms, interval_ms, burst, count))
+    return _taken(sink, token, _take(keys=script_keys, args=args, client=connection))
 
 
 def renew(connection: redis.Redis, sink: str, lease_ms: int, held: Iterable[Taken]) -> int:
@@ -367,10 +416,12 @@ def complete(
     record: str = "",
     counters: Counters | None = None,
     kept: int = 200,
+    then: Next | None = None,
 ) -> tuple[bool, str]:
     """End the lease on ``taken`` with ``completion``, and record the attempt (``record``, JSON) and its
     counters, in one script: (applied, transition). ``applied`` False: the lease had been lost and only the
-    record and counters were written; ``transition``: "open", "closed" or ""."""
+    record and counters were written; ``transition``: "open", "closed" or "". With ``then``, the same call
+    takes the sink's next deliveries (after the completion) and puts them in it."""
     sink, member = taken.sink, taken.member
     script_keys = [
         keys.outbox(sink),
@@ -405,7 +456,14 @@ def complete(
     for name, value in fields.items():
         args += [name, "" if value is None else value]
     args += counters.increments if counters is not None else []
-    applied, transition = _complete(keys=script_keys, args=args, client=connection)
+    if then is None:
+        applied, transition = _complete(keys=script_keys, args=args, client=connection)
+    else:
+        take_keys, take_args = _take_call(sink, then)
+        (applied, transition), reply = _complete_take(
+            keys=script_keys + take_keys, args=[len(args), *args, *take_args], client=connection
+        )
+        then.found, then.refused = _taken(sink, then.token, reply)
     return bool(applied), transition.decode() if isinstance(transition, bytes) else str(transition)
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -73,3 +76,45 @@ def test_status_classification(code: int, permanent: bool, wait: float | None) -
 
 def test_2xx_passes() -> None:
     check_response(httpx.Response(204))
+
+
+class Destination(BaseHTTPRequestHandler):
+    """Answers 200 with a cookie and a body that declares 50 MiB, sends 1 MiB and then holds the rest back."""
+
+    seen: ClassVar[list[dict[str, str]]] = []
+    held = threading.Event()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        Destination.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.send_response(200)
+        self.send_header("set-cookie", "session=from-the-destination; Path=/")
+        self.send_header("content-length", str(50 * 1024 * 1024))
+        self.end_headers()
+        self.wfile.write(b"x" * 1024 * 1024)
+        self.wfile.flush()
+        Destination.held.wait(10)  # bounded: the test sets it when done
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_an_answer_is_read_only_as_far_as_needed_and_a_destination_cookie_is_never_sent_back() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Destination)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = GuardedClient(timeout=3, allow_private=True)
+        url = f"http://127.0.0.1:{server.server_address[1]}/events"
+        for _ in range(2):  # reading the whole declared body would take the full timeout and fail the delivery
+            answer = client.post(url, b"{}", {"content-type": "application/json"})
+            assert answer.status_code == 200 and answer.headers["set-cookie"].startswith("session=")
+        assert len(Destination.seen) == 2 and "cookie" not in Destination.seen[1]
+        assert Destination.seen[0]["host"] == f"127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(DeliveryError, match="not ASCII") as error:
+            client.post(url, b"{}", {"x-team": "café"})
+        assert error.value.permanent
+    finally:
+        Destination.held.set()
+        server.shutdown()
+        server.server_close()
