@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,7 +67,15 @@ routes:
     return sink_server
 
 
-def test_a_burst_is_drained_in_batches_that_idle_workers_share(rdb: redis.Redis, to_sink: CaptureServer) -> None:
+@pytest.fixture
+def one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drain job that takes one batch and does not look again (the mechanics of a batch, its claim and hand-offs)."""
+    monkeypatch.setattr(inbox, "LINGER", 0.0)
+
+
+def test_a_burst_is_drained_in_batches_that_idle_workers_share(
+    rdb: redis.Redis, to_sink: CaptureServer, one_batch: None
+) -> None:
     ids = accept(rdb, range(120))
     first = queued_jobs(rdb)
     assert first == [f"drain-{ids[0]}"]  # one drain job for the whole burst so far
@@ -79,14 +88,16 @@ def test_a_burst_is_drained_in_batches_that_idle_workers_share(rdb: redis.Redis,
     assert inbox.drain(rdb, second[0]) == inbox.BATCH
     third = queued_jobs(rdb)[2:]
     assert inbox.drain(rdb, third[0]) == 20
-    assert len(queued_jobs(rdb)) == 3  # nothing left: no fourth job
+    (fourth,) = queued_jobs(rdb)[3:]  # nothing left, but 20 at once (HELP_AT or more): another worker was asked
+    assert inbox.drain(rdb, fourth) == 0
+    assert len(queued_jobs(rdb)) == 4  # it found nothing and asked nobody
     deliver_queued(rdb)
     assert sorted(delivered(to_sink)) == sorted(ids) and rdb.llen(keys.INBOX) == 0
     assert rdb.keys(keys.claimed("*")) == []
 
 
 def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
-    rdb: redis.Redis, to_sink: CaptureServer
+    rdb: redis.Redis, to_sink: CaptureServer, one_batch: None
 ) -> None:
     ids = accept(rdb, range(10))
     job_id = queued_jobs(rdb)[0]
@@ -101,7 +112,9 @@ def test_a_drain_job_run_again_after_dying_finishes_its_claimed_events_once(
     assert sorted(delivered(to_sink)) == sorted(ids)
 
 
-def test_events_given_back_keep_their_order_and_get_a_drain_job(rdb: redis.Redis, to_sink: CaptureServer) -> None:
+def test_events_given_back_keep_their_order_and_get_a_drain_job(
+    rdb: redis.Redis, to_sink: CaptureServer, one_batch: None
+) -> None:
     ids = accept(rdb, range(6))
     job_id = queued_jobs(rdb)[0]
     taken = contract.take(rdb, job_id, 4)
@@ -112,6 +125,60 @@ def test_events_given_back_keep_their_order_and_get_a_drain_job(rdb: redis.Redis
     assert inbox.drain(rdb, next_job) == 5
     deliver_queued(rdb)
     assert sorted(delivered(to_sink)) == sorted(ids[1:])
+
+
+def test_at_a_steady_rate_one_drain_job_takes_what_arrives_while_it_works_and_no_job_is_queued_per_callback(
+    rdb: redis.Redis, to_sink: CaptureServer
+) -> None:
+    ids = accept(rdb, range(3))
+    (job_id,) = queued_jobs(rdb)
+    assert contract.take(rdb, job_id, inbox.BATCH, hold=True) == ids  # it will look again when done with these
+    assert rdb.get(keys.DRAIN_QUEUED) == job_id.encode() and 0 < rdb.ttl(keys.DRAIN_QUEUED) <= keys.DRAIN_HOLD_TTL
+    later = accept(rdb, range(3, 6))
+    assert queued_jobs(rdb) == [job_id]  # three callbacks meanwhile: no drain job each
+    assert inbox.drain(rdb, job_id) == 6  # its claim, then what arrived, then a take that finds nothing
+    assert rdb.get(keys.DRAIN_QUEUED) is None  # ... and holds nothing: the next callback queues a job
+    (last,) = accept(rdb, range(6, 7))
+    assert queued_jobs(rdb) == [job_id, f"drain-{last}"]
+    deliver_queued(rdb)
+    assert sorted(delivered(to_sink)) == sorted(ids + later)
+
+
+def test_a_large_batch_calls_in_another_worker_and_a_give_back_is_never_left_waiting_for_a_hold(
+    rdb: redis.Redis, to_sink: CaptureServer
+) -> None:
+    ids = accept(rdb, range(contract.HELP_AT))
+    (job_id,) = queued_jobs(rdb)
+    assert contract.take(rdb, job_id, inbox.BATCH, hold=True) == ids
+    (helper,) = queued_jobs(rdb)[1:]  # as many as HELP_AT at once: an idle worker is asked to join, nothing held
+    assert rdb.get(keys.DRAIN_QUEUED) == helper.encode()
+    assert inbox.drain(rdb, helper) == 0
+    more = accept(rdb, range(100, 102))
+    (other,) = queued_jobs(rdb)[2:]
+    assert contract.take(rdb, other, inbox.BATCH, hold=True) == more and rdb.get(keys.DRAIN_QUEUED) == other.encode()
+    assert contract.give_back(rdb, other, more) == 2  # out of time: its hold goes, and a job is queued for them
+    (again,) = queued_jobs(rdb)[3:]
+    assert rdb.get(keys.DRAIN_QUEUED) == again.encode()
+
+
+def test_a_holder_that_died_is_replaced_when_its_hold_runs_out_and_its_rerun_repeats_nothing(
+    rdb: redis.Redis, to_sink: CaptureServer
+) -> None:
+    ids = accept(rdb, range(2))
+    (job_id,) = queued_jobs(rdb)
+    assert contract.take(rdb, job_id, inbox.BATCH, hold=True) == ids  # ... and the worker was SIGKILLed here
+    waiting = accept(rdb, range(2, 4))
+    assert queued_jobs(rdb) == [job_id]
+    rdb.pexpire(keys.DRAIN_QUEUED, 1)  # as DRAIN_HOLD_TTL later
+    time.sleep(0.01)
+    assert rdb.get(keys.DRAIN_QUEUED) is None  # the hold ran out
+    (late,) = accept(rdb, range(4, 5))
+    (replacement,) = queued_jobs(rdb)[1:]
+    assert replacement == f"drain-{late}"
+    assert inbox.drain(rdb, replacement) == 3  # what waited, and the late one
+    assert inbox.drain(rdb, job_id) == 2  # RQ runs the dead one again: its claim, once
+    deliver_queued(rdb)
+    assert sorted(delivered(to_sink)) == sorted([*ids, *waiting, late])
 
 
 def test_an_event_that_fails_leaves_the_batch_for_a_job_of_its_own(

@@ -5,7 +5,9 @@ job is queued when the first event arrives and none is waiting yet (a flag says 
 that runs it takes everything waiting, up to a batch, and queues the next drain job if more is
 left, so any number of workers share a backlog. RQ's bookkeeping (about twenty round trips and
 most of a worker's CPU per job) is then paid per batch, not per event, and under a burst the
-batches grow by themselves.
+batches grow by themselves. A drain job that found events looks again when done with them, for up to
+a second (workers/inbox.py), holding the flag meanwhile, so at a steady moderate rate one job drains
+many small batches instead of one job being queued per callback.
 
 Receiver and workers both queue drain jobs, from Lua: ``QUEUE_DRAIN`` is the shared function,
 and ``DrainJob`` the RQ job hash it writes, built once from RQ's own ``Job.to_dict``; ``take``
@@ -76,7 +78,12 @@ class DrainJob:
 
 
 # KEYS: queue_drain's four (for the next drain job), inbox, claimed. ARGV: this job's id, batch
-# size, queue_drain's five.
+# size, queue_drain's five, then whether to hold the flag (1/0), how many taken call in another worker,
+# and the hold's ttl. The flag this job held (queued, or holding) is dropped first. Then, if events are
+# left or the batch was large, the next drain job is queued so an idle worker joins in; else a job that
+# took something and will look again holds the flag itself, so the callbacks arriving meanwhile do not
+# queue a drain job each (RQ's bookkeeping per job is most of a worker's CPU at a moderate rate) but wait
+# for its next take. A take that finds nothing holds nothing: the next arrival queues a job.
 _TAKE = (
     QUEUE_DRAIN
     + """
@@ -91,26 +98,34 @@ for _ = #taken + 1, tonumber(ARGV[2]) do
   end
   taken[#taken + 1] = id
 end
-if redis.call('LLEN', KEYS[5]) > 0 then
+if redis.call('LLEN', KEYS[5]) > 0 or #taken >= tonumber(ARGV[9]) then
   queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+elseif ARGV[8] == '1' and #taken > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[10])
 end
 return taken
 """
 )
 
-# KEYS: queue_drain's four, inbox, claimed. ARGV: queue_drain's five, then the claimed events not
-# processed yet: they go back to the head of the inbox, in order, and a drain job is queued for them.
+# KEYS: queue_drain's four, inbox, claimed. ARGV: this job's id, queue_drain's five, then the claimed
+# events not processed yet: they go back to the head of the inbox, in order, the flag this job held is
+# dropped and a drain job is queued for them.
 _GIVE_BACK = (
     QUEUE_DRAIN
     + """
-for i = #ARGV, 6, -1 do
+for i = #ARGV, 7, -1 do
   redis.call('LPUSH', KEYS[5], ARGV[i])
 end
 redis.call('DEL', KEYS[6])
-queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-return #ARGV - 5
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return #ARGV - 6
 """
 )
+
+HELP_AT = 8  # a take of this many events (more arrive than one worker handles at once): another drain job is queued
 
 _job = DrainJob()
 # Built once (SHA1 computed once); called with the worker's connection: EVALSHA, loaded on demand.
@@ -123,15 +138,18 @@ def _next() -> tuple[list[str], list[Any]]:
     return _job.keys(job_id), _job.args(job_id)
 
 
-def take(connection: redis.Redis, job_id: str, batch: int) -> list[str]:
-    """This job's claimed events (left by an earlier run of it) and up to ``batch`` more from the inbox."""
+def take(connection: redis.Redis, job_id: str, batch: int, hold: bool = False) -> list[str]:
+    """This job's claimed events (left by an earlier run of it) and up to ``batch`` more from the inbox.
+    ``hold``: it will take again when done with these, so what arrives meanwhile waits for it (``_TAKE``)."""
     script_keys, args = _next()
-    taken = _take(keys=[*script_keys, keys.INBOX, keys.claimed(job_id)], args=[job_id, batch, *args], client=connection)
+    args = [job_id, batch, *args, int(hold), HELP_AT, keys.DRAIN_HOLD_TTL]
+    taken = _take(keys=[*script_keys, keys.INBOX, keys.claimed(job_id)], args=args, client=connection)
     return [event_id.decode() for event_id in taken]
 
 
 def give_back(connection: redis.Redis, job_id: str, left: list[str]) -> int:
     """Return ``left`` (claimed, not processed) to the head of the inbox and drop this job's claim."""
     script_keys, args = _next()
-    given = _give_back(keys=[*script_keys, keys.INBOX, keys.claimed(job_id)], args=[*args, *left], client=connection)
+    script_keys += [keys.INBOX, keys.claimed(job_id)]
+    given = _give_back(keys=script_keys, args=[job_id, *args, *left], client=connection)
     return int(given)

@@ -31,7 +31,7 @@ STATE_TTL = 180 * 24 * 3600  # a job/task/order's state
 SCHEMA = PREFIX + "schema"  # the layout version of everything under wh: (store/schema.py)
 EVENTS_INDEX = PREFIX + "events"  # sorted set: event id -> received at (Unix time)
 INBOX = PREFIX + "inbox"  # event ids accepted and not yet processed, oldest first
-DRAIN_QUEUED = PREFIX + "inbox:queued"  # the id of the drain job waiting in the queue, if one is
+DRAIN_QUEUED = PREFIX + "inbox:queued"  # the drain job waiting in the queue, or running and taking again, if one is
 QUARANTINE_INDEX = PREFIX + "quarantine"  # sorted set: item id -> quarantined at; TTL'd and capped on write
 DELIVERIES_INDEX = PREFIX + "deliveries"  # sorted set: delivery id -> opened at; trimmed past EVENT_TTL
 DEAD_INDEX = PREFIX + "dead"  # deliveries out of attempts or refused, -> when; trimmed past EVENT_TTL
@@ -279,6 +279,7 @@ POLL = JobOptions(timeout=120, result_ttl=60, failure_ttl=24 * 3600)
 # "sending" and records its outcome as unknown, without sending it again (workers/actions.py).
 ACTION = JobOptions(timeout=60, result_ttl=600, failure_ttl=30 * 24 * 3600, retry=Retry(max=2, interval=[0, 10]))
 DRAIN_QUEUED_TTL = 60  # a lost drain job (an emptied queue) is replaced by the next arrival after this
+DRAIN_HOLD_TTL = 10  # a drain job that will take again holds the flag this long at most (it died: the next arrival)
 
 
 def delivery_timeout(sink_timeout: float | None) -> int:
