@@ -191,6 +191,12 @@ def _breaker_open(connection: redis.Redis, sink_name: str) -> bool:
     return connection.hget(keys.outbox(sink_name), "state") not in (None, outbox.CLOSED.encode())
 
 
+def put_back(connection: redis.Redis, taken: outbox.Taken) -> None:
+    """A delivery taken but not attempted (its worker is stopping): ready again now, no attempt or retry counted."""
+    completion = outbox.Completion(outbox.HOLD, outbox.NEUTRAL)
+    outbox.complete(connection, taken, keys.delivery(taken.delivery_id), completion, {}, _breaker(taken.sink))
+
+
 def release(connection: redis.Redis, taken: outbox.Taken, reason: str) -> None:
     """An attempt that failed in our code, not at the sink: tried again in a minute, its subject's lane kept."""
     key = keys.delivery(taken.delivery_id)

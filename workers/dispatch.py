@@ -23,7 +23,7 @@ import structlog
 
 from workers import delivery, settings
 from workhooks.core.logs import CachedLogger
-from workhooks.store import keys, outbox
+from workhooks.store import inbox, keys, outbox
 
 DEFAULT_THREADS = 64
 # Reasons a sink gave for not handing out a delivery that pass to something else within a second
@@ -39,6 +39,7 @@ CAPPED_WAIT = 0.05  # seconds a dispatcher whose sinks all have their useful att
 WALL_DRIFT = 1.02  # the shortest wall time seen rises 2% per attempt, so a sink that slows down is followed
 HEADROOM = 1.5
 RENEW_EVERY = 2.0  # seconds: the leases of attempts in progress are renewed this often (each lasts >= 10 s)
+SWEEP_EVERY = 5.0  # seconds: how often a worker queues a drain job for events nobody is coming for (inbox.sweep)
 STOP_WAIT = 30.0  # on stop, attempts in progress get this long; their leases then run out and others send them
 
 log = CachedLogger("workhooks.worker")
@@ -56,11 +57,13 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="workhooks-deliver")
         self.busy: dict[tuple[str, str], outbox.Taken] = {}  # (sink, subject) -> what a sending thread holds
         self.began: dict[str, float] = {}  # sink -> when its newest attempt here began (monotonic)
+        self.reserved = 0  # threads promised to what finishing attempts are taking in their completions' calls
         self.changed = threading.Condition()
         self.name = secrets.token_hex(6)
         self.counter = itertools.count()
         self.turn = 0
         self.renewed = time.monotonic()
+        self.swept = time.monotonic()
         self.timing: dict[str, tuple[float, float]] = {}  # sink -> (shortest recent wall, mean CPU) s per attempt
         self.stopping = threading.Event()
         self.capped = False
@@ -89,7 +92,7 @@ class Dispatcher:
 
     def free(self) -> int:
         with self.changed:
-            return self.size - len(self.busy)
+            return self.size - len(self.busy) - self.reserved
 
     def pass_once(self) -> tuple[int, int, bool]:
         """One take per sink while threads are free: (taken, ms until worth looking again, any soon).
@@ -139,12 +142,32 @@ class Dispatcher:
         if self.stopping.is_set() or done.sink not in settings.config().sinks:
             return None
         cap = settings.config().sinks[done.sink].in_flight()
-        room = min(self.free() + 1, self.useful(done.sink, cap) - self.running(done.sink) + 1, TAKE_AT_ONCE)
-        return self._asking(done.sink, room) if room > 0 else None
+        useful = self.useful(done.sink, cap)
+        with self.changed:  # the threads it may use are reserved until it knows what it took: never more than the pool
+            room = min(self.free() + 1, useful - self.running(done.sink) + 1, TAKE_AT_ONCE)
+            if room <= 0:
+                return None
+            self.reserved += room - 1  # the first runs on this thread
+        try:
+            return self._asking(done.sink, room)
+        except Exception:
+            with self.changed:
+                self.reserved -= room - 1
+            raise
 
     def _next(self, then: outbox.Next | None) -> outbox.Taken | None:
-        """The first of what ``then`` took runs on this thread; the rest start on others."""
-        if then is None or not then.found:
+        """The first of what ``then`` took runs on this thread; the rest start on others. Taken while a stop
+        began: put back at once for another worker, no attempt counted."""
+        if then is None:
+            return None
+        with self.changed:
+            self.reserved -= then.count - 1
+        if not then.found:
+            return None
+        if self.stopping.is_set():
+            for taken in then.found:
+                with contextlib.suppress(redis.RedisError):
+                    delivery.put_back(self.connection, taken)
             return None
         first, *more = then.found
         with self.changed:
@@ -153,6 +176,15 @@ class Dispatcher:
         for taken in more:  # room for more since it last looked (its concurrency grows as it is measured)
             self._start(taken)
         return first
+
+    def sweep(self) -> None:
+        """Events in the inbox that no drain job is queued or holding the flag for (its holder died, or a batch
+        outlived its hold) get one: at most SWEEP_EVERY plus a job's pick-up after that."""
+        if time.monotonic() - self.swept < SWEEP_EVERY:
+            return
+        self.swept = time.monotonic()
+        if inbox.sweep(self.connection):
+            log.info("inbox_swept", reason="events waited with no drain job queued or holding the inbox")
 
     def renew(self) -> None:
         """Keep the leases of slow attempts in progress, so nobody takes them for a dead worker's."""
@@ -208,10 +240,9 @@ class Dispatcher:
     def wait(self, due_ms: int, stop: threading.Event) -> None:
         """Until a wake token, a free thread, or ``due_ms`` from now: at most IDLE_WAIT_MS."""
         with self.changed:
-            if len(self.busy) >= self.size:
-                while len(self.busy) >= self.size and not stop.is_set():
-                    self.changed.wait(0.5)
-                return  # a thread is free: look again at once
+            if self.size - len(self.busy) - self.reserved <= 0:  # back to run(): leases renewed, then look again
+                self.changed.wait(0.5)
+                return
             if self.capped:  # wake tokens now mostly announce what its own threads take next: do not spin on
                 self.changed.wait(CAPPED_WAIT)  # them; a completion, or a short while for the other sinks
                 return
@@ -224,6 +255,7 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 self.renew()
+                self.sweep()
                 taken, due, soon = self.pass_once()
                 if taken and self.free() > 0:
                     continue

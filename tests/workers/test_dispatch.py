@@ -13,7 +13,7 @@ import redis
 from rq import Queue
 
 from tests.servers import TOKEN, CaptureServer, deliver_queued
-from workers import delivery, settings
+from workers import delivery, dispatch, settings
 from workhooks.core.events import Event
 from workhooks.platforms.wordy import callback as wordy
 from workhooks.store import keys, outbox
@@ -261,3 +261,38 @@ def test_failures_of_attempts_out_when_the_breaker_opened_spend_no_retry(
     assert rdb.hget(keys.delivery(second.delivery_id), "failures") == b"0"
     assert outbox.states(rdb, ["erp"])["erp"].state == outbox.OPEN
     assert int(rdb.hget(keys.outbox("erp"), "backoff_ms") or 0) == 30_000  # and did not move the breaker
+
+
+def test_a_delivery_taken_by_a_stopping_worker_is_put_back_for_another_with_nothing_counted(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure("{type: log}")
+    item = event(7)
+    opened(rdb, item)
+    taken = take(rdb, in_flight=1)
+    assert isinstance(taken, outbox.Taken)
+    assert take(rdb, in_flight=1) == outbox.Refused("full", 0)
+    delivery.put_back(rdb, taken)
+    again = take(rdb, in_flight=1)  # at once, by whoever looks next
+    assert isinstance(again, outbox.Taken) and again.delivery_id == taken.delivery_id and again.attempts == 0
+    assert delivery.attempts(rdb, item.id) == []
+
+
+def test_threads_promised_to_what_finishing_attempts_take_never_exceed_the_pool(
+    rdb: redis.Redis, configure: Callable[[str], None]
+) -> None:
+    configure("{type: log, max_in_flight: 8}")
+    opened(rdb, event(8), event(9))
+    first, second = take(rdb), take(rdb)
+    assert isinstance(first, outbox.Taken) and isinstance(second, outbox.Taken)
+    dispatcher = dispatch.Dispatcher(rdb, size=3)
+    try:
+        dispatcher.busy = {(t.sink, t.member): t for t in (first, second)}  # two attempts finishing at once
+        one = dispatcher._then(first)
+        assert one is not None and one.count == 2 and dispatcher.free() == 0  # itself and the one free thread
+        other = dispatcher._then(second)
+        assert other is not None and other.count == 1  # only its own thread is left to it
+        assert dispatcher._next(one) is None and dispatcher._next(other) is None  # they took nothing
+        assert dispatcher.reserved == 0 and dispatcher.free() == 1
+    finally:
+        dispatcher.pool.shutdown()

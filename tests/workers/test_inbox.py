@@ -133,7 +133,7 @@ def test_at_a_steady_rate_one_drain_job_takes_what_arrives_while_it_works_and_no
     ids = accept(rdb, range(3))
     (job_id,) = queued_jobs(rdb)
     assert contract.take(rdb, job_id, inbox.BATCH, hold=True) == ids  # it will look again when done with these
-    assert rdb.get(keys.DRAIN_QUEUED) == job_id.encode() and 0 < rdb.ttl(keys.DRAIN_QUEUED) <= keys.DRAIN_HOLD_TTL
+    assert rdb.get(keys.DRAIN_QUEUED) == job_id.encode() and 0 < rdb.pttl(keys.DRAIN_QUEUED) <= keys.DRAIN_HOLD_MS
     later = accept(rdb, range(3, 6))
     assert queued_jobs(rdb) == [job_id]  # three callbacks meanwhile: no drain job each
     assert inbox.drain(rdb, job_id) == 6  # its claim, then what arrived, then a take that finds nothing
@@ -169,12 +169,14 @@ def test_a_holder_that_died_is_replaced_when_its_hold_runs_out_and_its_rerun_rep
     assert contract.take(rdb, job_id, inbox.BATCH, hold=True) == ids  # ... and the worker was SIGKILLed here
     waiting = accept(rdb, range(2, 4))
     assert queued_jobs(rdb) == [job_id]
-    rdb.pexpire(keys.DRAIN_QUEUED, 1)  # as DRAIN_HOLD_TTL later
-    time.sleep(0.01)
+    assert not contract.sweep(rdb)  # while it holds, a sweep queues nothing
+    time.sleep(keys.DRAIN_HOLD_MS / 1000 + 0.05)
     assert rdb.get(keys.DRAIN_QUEUED) is None  # the hold ran out
-    (late,) = accept(rdb, range(4, 5))
+    assert contract.sweep(rdb)  # a worker's sweep: a drain job for what waited, with no callback arriving
     (replacement,) = queued_jobs(rdb)[1:]
-    assert replacement == f"drain-{late}"
+    assert not contract.sweep(rdb)  # queued once
+    (late,) = accept(rdb, range(4, 5))
+    assert queued_jobs(rdb)[1:] == [replacement]  # the late callback finds it queued
     assert inbox.drain(rdb, replacement) == 3  # what waited, and the late one
     assert inbox.drain(rdb, job_id) == 2  # RQ runs the dead one again: its claim, once
     deliver_queued(rdb)

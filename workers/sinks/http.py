@@ -17,6 +17,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +31,9 @@ from workhooks.core.headers import retry_after
 RETRYABLE_4XX = {408, 409, 425, 429}
 KEPT_ALIVE = 4  # per thread: one destination, one request at a time
 BODY_READ = 64 * 1024  # bytes of an answer's body read at most: only its status and headers decide
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (as httpx did): a NAT or a server may drop it silently
+USER_AGENT = "workhooks/0.1"
+DEFAULTS = {"accept": "*/*", "user-agent": USER_AGENT}  # a sink's own headers win
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix: the last 32 bits are the IPv4
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d (:: and ::1 are not IPv4)
@@ -126,7 +130,9 @@ def _tls() -> ssl.SSLContext:
 
 class GuardedClient:
     """One connection pool per sending thread (each keeps its own connections alive): a single pool shared by
-    64 threads spent more CPU on its bookkeeping under its lock than the requests did."""
+    64 threads spent more CPU on its bookkeeping under its lock than the requests did. A proxy named in the
+    environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY: as httpx read them) carries the request to the
+    checked address."""
 
     def __init__(self, timeout: float, allow_private: bool) -> None:
         self.allow_private = allow_private
@@ -134,13 +140,19 @@ class GuardedClient:
         self.local = threading.local()
         self.extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
 
-    @property
-    def pool(self) -> httpcore.ConnectionPool:
-        found: httpcore.ConnectionPool | None = getattr(self.local, "pool", None)
+    def pool(self, scheme: str, host: str) -> httpcore.ConnectionPool:
+        proxy = proxy_for(scheme, host)
+        pools: dict[str | None, httpcore.ConnectionPool] = self.local.__dict__.setdefault("pools", {})
+        found = pools.get(proxy)
         if found is None:
-            found = httpcore.ConnectionPool(ssl_context=_tls(), max_connections=KEPT_ALIVE,
-                                            max_keepalive_connections=KEPT_ALIVE)  # fmt: skip
-            self.local.pool = found
+            found = httpcore.ConnectionPool(
+                ssl_context=_tls(),
+                max_connections=KEPT_ALIVE,
+                max_keepalive_connections=KEPT_ALIVE,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+                proxy=httpcore.Proxy(proxy) if proxy else None,
+            )
+            pools[proxy] = found
         return found
 
     def post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Answer:
@@ -150,14 +162,18 @@ class GuardedClient:
         address = allowed(host, port, self.allow_private)[0]
         literal = f"[{address}]" if address.version == 6 else str(address)
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+        given = {name.lower(): value for name, value in headers.items()}
         try:
             sent = [(b"host", parts.netloc.rsplit("@", 1)[-1].encode("ascii"))]
-            sent += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
-        except UnicodeEncodeError:
-            raise DeliveryError("a header of this sink is not ASCII", permanent=True) from None
+            sent += [(name.encode("ascii"), value.encode("ascii")) for name, value in {**DEFAULTS, **given}.items()]
+            target = pinned.encode("ascii")
+        except UnicodeError:
+            raise DeliveryError("the sink's URL or one of its headers is not ASCII", permanent=True) from None
         extensions = {**self.extensions, "sni_hostname": host} if parts.scheme == "https" else self.extensions
         try:
-            with self.pool.stream("POST", pinned, headers=sent, content=content, extensions=extensions) as response:
+            with self.pool(parts.scheme, host).stream(
+                "POST", target, headers=sent, content=content, extensions=extensions
+            ) as response:
                 read = 0
                 for chunk in response.iter_stream():  # the body is not used; read (bounded) so the connection is kept
                     read += len(chunk)
@@ -167,5 +183,16 @@ class GuardedClient:
                 return Answer(response.status, answered)
         except httpcore.TimeoutException:
             raise DeliveryError(f"timed out after {self.timeout} s") from None
-        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, OSError) as error:
+        except httpcore.LocalProtocolError as error:  # a header this sink is configured with cannot be sent
+            raise DeliveryError(f"cannot be sent: {error}", permanent=True) from None
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, httpcore.ProxyError,
+                OSError) as error:  # fmt: skip
             raise DeliveryError(f"{type(error).__name__}: {error}") from None
+
+
+def proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for this scheme and host (None: direct), read as httpx's trust_env did."""
+    if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # in the module, not its stubs
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(scheme) or proxies.get("all") or None

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
-from workers.sinks.http import GuardedClient, check_response
+from workers.sinks.http import USER_AGENT, GuardedClient, check_response
 from workhooks.config.sinks import WebhookSink as WebhookSettings
 from workhooks.core.events import Event
 from workhooks.core.templates import Template
 
 CONTENT_TYPE = "application/cloudevents+json"
-USER_AGENT = "workhooks/0.1"
 
 
 class WebhookSink:

@@ -7,7 +7,8 @@ left, so any number of workers share a backlog. RQ's bookkeeping (about twenty r
 most of a worker's CPU per job) is then paid per batch, not per event, and under a burst the
 batches grow by themselves. A drain job that found events looks again when done with them, for up to
 a second (workers/inbox.py), holding the flag meanwhile, so at a steady moderate rate one job drains
-many small batches instead of one job being queued per callback.
+many small batches instead of one job being queued per callback. The hold lasts DRAIN_HOLD_MS at most, and
+``sweep`` (every worker, every few seconds) queues a job for events nobody is coming for.
 
 Receiver and workers both queue drain jobs, from Lua: ``QUEUE_DRAIN`` is the shared function,
 and ``DrainJob`` the RQ job hash it writes, built once from RQ's own ``Job.to_dict``; ``take``
@@ -79,7 +80,7 @@ class DrainJob:
 
 # KEYS: queue_drain's four (for the next drain job), inbox, claimed. ARGV: this job's id, batch
 # size, queue_drain's five, then whether to hold the flag (1/0), how many taken call in another worker,
-# and the hold's ttl. The flag this job held (queued, or holding) is dropped first. Then, if events are
+# and the hold's ttl (ms). The flag this job held (queued, or holding) is dropped first. Then, if events are
 # left or the batch was large, the next drain job is queued so an idle worker joins in; else a job that
 # took something and will look again holds the flag itself, so the callbacks arriving meanwhile do not
 # queue a drain job each (RQ's bookkeeping per job is most of a worker's CPU at a moderate rate) but wait
@@ -101,7 +102,7 @@ end
 if redis.call('LLEN', KEYS[5]) > 0 or #taken >= tonumber(ARGV[9]) then
   queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 elseif ARGV[8] == '1' and #taken > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[10])
+  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[10])
 end
 return taken
 """
@@ -127,10 +128,23 @@ return #ARGV - 6
 
 HELP_AT = 8  # a take of this many events (more arrive than one worker handles at once): another drain job is queued
 
+# KEYS: queue_drain's four, inbox. ARGV: queue_drain's five. Events waiting and no drain job queued nor
+# holding the flag (its holder died, or a batch outlived its hold): one is queued for them.
+_SWEEP = (
+    QUEUE_DRAIN
+    + """
+if redis.call('LLEN', KEYS[5]) == 0 then
+  return 0
+end
+return queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+"""
+)
+
 _job = DrainJob()
 # Built once (SHA1 computed once); called with the worker's connection: EVALSHA, loaded on demand.
 _take = redis.Redis().register_script(_TAKE)
 _give_back = redis.Redis().register_script(_GIVE_BACK)
+_sweep = redis.Redis().register_script(_SWEEP)
 
 
 def _next() -> tuple[list[str], list[Any]]:
@@ -142,7 +156,7 @@ def take(connection: redis.Redis, job_id: str, batch: int, hold: bool = False) -
     """This job's claimed events (left by an earlier run of it) and up to ``batch`` more from the inbox.
     ``hold``: it will take again when done with these, so what arrives meanwhile waits for it (``_TAKE``)."""
     script_keys, args = _next()
-    args = [job_id, batch, *args, int(hold), HELP_AT, keys.DRAIN_HOLD_TTL]
+    args = [job_id, batch, *args, int(hold), HELP_AT, keys.DRAIN_HOLD_MS]
     taken = _take(keys=[*script_keys, keys.INBOX, keys.claimed(job_id)], args=args, client=connection)
     return [event_id.decode() for event_id in taken]
 
@@ -153,3 +167,9 @@ def give_back(connection: redis.Redis, job_id: str, left: list[str]) -> int:
     script_keys += [keys.INBOX, keys.claimed(job_id)]
     given = _give_back(keys=script_keys, args=[job_id, *args, *left], client=connection)
     return int(given)
+
+
+def sweep(connection: redis.Redis) -> bool:
+    """Queue a drain job if events wait and none is queued or holding the flag; whether one was queued."""
+    script_keys, args = _next()
+    return bool(_sweep(keys=[*script_keys, keys.INBOX], args=args, client=connection))

@@ -279,7 +279,10 @@ POLL = JobOptions(timeout=120, result_ttl=60, failure_ttl=24 * 3600)
 # "sending" and records its outcome as unknown, without sending it again (workers/actions.py).
 ACTION = JobOptions(timeout=60, result_ttl=600, failure_ttl=30 * 24 * 3600, retry=Retry(max=2, interval=[0, 10]))
 DRAIN_QUEUED_TTL = 60  # a lost drain job (an emptied queue) is replaced by the next arrival after this
-DRAIN_HOLD_TTL = 10  # a drain job that will take again holds the flag this long at most (it died: the next arrival)
+# A drain job that will take again holds the flag this long at most: a slow batch (a platform's API) or a dead
+# worker then lets the next arrival queue a job again, and a worker's sweep (workers/dispatch.py) queues one for
+# what arrived meanwhile.
+DRAIN_HOLD_MS = 1000
 
 
 def delivery_timeout(sink_timeout: float | None) -> int:

@@ -111,6 +111,7 @@ def test_an_answer_is_read_only_as_far_as_needed_and_a_destination_cookie_is_nev
             assert answer.status_code == 200 and answer.headers["set-cookie"].startswith("session=")
         assert len(Destination.seen) == 2 and "cookie" not in Destination.seen[1]
         assert Destination.seen[0]["host"] == f"127.0.0.1:{server.server_address[1]}"
+        assert Destination.seen[0]["user-agent"] == "workhooks/0.1" and Destination.seen[0]["accept"] == "*/*"
         with pytest.raises(DeliveryError, match="not ASCII") as error:
             client.post(url, b"{}", {"x-team": "café"})
         assert error.value.permanent
@@ -118,3 +119,42 @@ def test_an_answer_is_read_only_as_far_as_needed_and_a_destination_cookie_is_nev
         Destination.held.set()
         server.shutdown()
         server.server_close()
+
+
+class Proxy(BaseHTTPRequestHandler):
+    """An HTTP proxy as a delivery meets it: records the request line and Host, and answers for the destination."""
+
+    lines: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        Proxy.lines.append((self.requestline, self.headers.get("host", "")))
+        self.send_response(202)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_proxy_named_in_the_environment_carries_the_delivery_to_the_checked_address_unless_no_proxy_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        client = GuardedClient(timeout=3, allow_private=True)
+        assert client.post("http://localhost:9/events", b"{}", {}).status_code == 202
+        ((line, host),) = Proxy.lines  # resolved and pinned: the proxy is given the address the guard checked
+        assert line in ("POST http://127.0.0.1:9/events HTTP/1.1", "POST http://[::1]:9/events HTTP/1.1")
+        assert host == "localhost:9"
+        monkeypatch.setenv("NO_PROXY", "localhost")
+        with pytest.raises(DeliveryError, match="ConnectError"):  # straight to port 9, where nothing listens
+            client.post("http://localhost:9/events", b"{}", {})
+        assert len(Proxy.lines) == 1
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
