@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -205,9 +205,10 @@ def release(connection: redis.Redis, taken: outbox.Taken, reason: str) -> None:
     outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink))
 
 
-def _finish(
-    connection: redis.Redis, taken: outbox.Taken, status: str, reason: str, then: outbox.Next | None = None
-) -> str:
+Then = Callable[[], "outbox.Next | None"]  # asked at the completion: what to take next in the same call
+
+
+def _finish(connection: redis.Redis, taken: outbox.Taken, status: str, reason: str, then: Then | None = None) -> str:
     """End a taken delivery that is not attempted: dropped (no event, no sink) or already delivered."""
     key = keys.delivery(taken.delivery_id)
     fields: dict[str, Any] = {}
@@ -215,13 +216,14 @@ def _finish(
         fields = {"status": DROPPED, "last_error": reason, "updated_at": utc_now()}
         log.warning("delivery_dropped", reason=reason)
     completion = outbox.Completion(outbox.DONE, outbox.NEUTRAL)
-    outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink), then=then)
+    outbox.complete(connection, taken, key, completion, fields, _breaker(taken.sink), then=then() if then else None)
     return status
 
 
-def attempt(connection: redis.Redis, taken: outbox.Taken, then: outbox.Next | None = None) -> str:
+def attempt(connection: redis.Redis, taken: outbox.Taken, then: Then | None = None) -> str:
     """Send the delivery ``taken`` names once; record the attempt; schedule the next one or dead-letter it.
-    With ``then``, the call that records it also takes the sink's next deliveries (``outbox.complete``)."""
+    With ``then``, asked when the attempt is done, the call that records it also takes the sink's next
+    deliveries (``outbox.complete``)."""
     key = keys.delivery(taken.delivery_id)
     sink_name = taken.sink
     if not taken.status:
@@ -300,8 +302,9 @@ def attempt(connection: redis.Redis, taken: outbox.Taken, then: outbox.Next | No
     telemetry.observe(counters, "workhooks_delivery_wait_seconds", taken.waited_ms / 1000, sink_name)
     if outcome == DELIVERED:
         telemetry.observe(counters, "workhooks_delivered_delay_seconds", seconds_since(event.time) or 0.0, sink_name)
+    following = then() if then else None
     applied, transition = outbox.complete(connection, taken, key, completion, fields, _breaker(sink_name),
-                                          json.dumps(record), counters, ATTEMPTS_KEPT, then)  # fmt: skip
+                                          json.dumps(record), counters, ATTEMPTS_KEPT, following)  # fmt: skip
     if transition:
         _breaker_moved(connection, sink_name, transition, str(error) if error else "")
     if outcome == DEAD and applied:  # a holder that had lost its lease announces nothing

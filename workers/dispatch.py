@@ -10,6 +10,7 @@ and what a crash does: docs/delivery.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -65,6 +66,7 @@ class Dispatcher:
         self.renewed = time.monotonic()
         self.swept = time.monotonic()
         self.timing: dict[str, tuple[float, float]] = {}  # sink -> (shortest recent wall, mean CPU) s per attempt
+        self.attempts: dict[str, int] = {}  # sink -> attempts timed here
         self.stopping = threading.Event()
         self.capped = False
 
@@ -136,9 +138,9 @@ class Dispatcher:
         return outbox.Next(token, sink.in_flight(), delivery.lease_ms(name), interval, rate.burst if rate else 1, count)
 
     def _then(self, done: outbox.Taken) -> outbox.Next | None:
-        """What a sending thread about to complete ``done`` takes next from its sink in the same call, under the
-        same limits: no hand-off through the dispatcher thread (which waits behind the busy threads for the
-        GIL) and no second round trip. ``done`` is still counted as running here: it is finishing."""
+        """What a sending thread completing ``done`` takes next from its sink in the same call, under the same
+        limits: no hand-off through the dispatcher thread (which waits behind the busy threads for the GIL)
+        and no second round trip. ``done`` is still counted as running here: it is finishing."""
         if self.stopping.is_set() or done.sink not in settings.config().sinks:
             return None
         cap = settings.config().sinks[done.sink].in_flight()
@@ -154,6 +156,16 @@ class Dispatcher:
             with self.changed:
                 self.reserved -= room - 1
             raise
+
+    def _asked(self, done: outbox.Taken, asked: list[outbox.Next]) -> outbox.Next | None:
+        """``_then``, asked by the attempt just before its completion (threads are reserved for that call only),
+        and kept in ``asked`` for ``_next``."""
+        try:
+            made = self._then(done)
+        except Exception:  # settings unreadable: the next is taken by the dispatcher
+            return None
+        asked.extend([made] if made else [])
+        return made
 
     def _next(self, then: outbox.Next | None) -> outbox.Taken | None:
         """The first of what ``then`` took runs on this thread; the rest start on others. Taken while a stop
@@ -205,18 +217,16 @@ class Dispatcher:
     def _send(self, taken: outbox.Taken) -> None:
         current: outbox.Taken | None = taken
         while current is not None:
-            try:
-                then = self._then(current)
-            except Exception:  # settings unreadable: this one is still attempted, the next taken by the dispatcher
-                then = None
+            asked: list[outbox.Next] = []
+            then = functools.partial(self._asked, current, asked)  # when the attempt is done, before its completion
             self._attempt(current, then)
             with self.changed:
                 self.busy.pop((current.sink, current.member), None)
-            current = self._next(then)
+            current = self._next(asked[0] if asked else None)
             with self.changed:
                 self.changed.notify_all()
 
-    def _attempt(self, taken: outbox.Taken, then: outbox.Next | None = None) -> None:
+    def _attempt(self, taken: outbox.Taken, then: delivery.Then | None = None) -> None:
         try:
             structlog.contextvars.clear_contextvars()  # a pool thread runs delivery after delivery
             wall, cpu = time.perf_counter(), time.thread_time()
@@ -235,7 +245,12 @@ class Dispatcher:
         the GIL behind the other threads, which more threads would only make worse); CPU a running mean."""
         with self.changed:
             old_wall, old_cpu = self.timing.get(sink, (wall, cpu))
-            self.timing[sink] = (min(old_wall * WALL_DRIFT, wall), old_cpu + EWMA * (cpu - old_cpu))
+            seen = self.attempts.get(sink, 0) + 1
+            self.attempts[sink] = seen
+            # The first attempts also pay for what a process does once (TLS context, first use of its code):
+            # their cheapest, not their mean, seeds the estimate, so that cost does not cap the sink for long.
+            mean = min(old_cpu, cpu) if seen <= COLD_START else old_cpu + EWMA * (cpu - old_cpu)
+            self.timing[sink] = (min(old_wall * WALL_DRIFT, wall), mean)
 
     def wait(self, due_ms: int, stop: threading.Event) -> None:
         """Until a wake token, a free thread, or ``due_ms`` from now: at most IDLE_WAIT_MS."""

@@ -139,14 +139,17 @@ class GuardedClient:
         self.timeout = timeout
         self.local = threading.local()
         self.extensions = {"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}}
+        self.proxies: dict[tuple[str, str], str | None] = {}
 
     def pool(self, scheme: str, host: str) -> httpcore.ConnectionPool:
-        proxy = proxy_for(scheme, host)
+        proxy = self.proxies.get((scheme, host), "")
+        if proxy == "":  # the environment read once per destination (it scans every variable)
+            proxy = self.proxies[scheme, host] = proxy_for(scheme, host)
         pools: dict[str | None, httpcore.ConnectionPool] = self.local.__dict__.setdefault("pools", {})
         found = pools.get(proxy)
         if found is None:
             found = httpcore.ConnectionPool(
-                ssl_context=_tls(),
+                ssl_context=_tls() if scheme == "https" else None,  # ~20 ms to build: only where it is used
                 max_connections=KEPT_ALIVE,
                 max_keepalive_connections=KEPT_ALIVE,
                 keepalive_expiry=KEEPALIVE_EXPIRY,
