@@ -95,7 +95,7 @@ def test_a_completion_takes_the_next_of_its_sink_in_the_same_call_and_a_lane_sti
     assert rdb.hget(keys.delivery(f"{first.id}-erp"), "status") == b"delivered"
     lost = dataclasses.replace(then.found[0], token="not-its-lease")
     again = outbox.Next("test-again", 2, 60_000, 0, 1, count=8)
-    assert delivery.attempt(rdb, lost, lambda: again) == delivery.DELIVERED  # a holder that lost its lease: no lane moves
+    assert delivery.attempt(rdb, lost, lambda: again) == delivery.DELIVERED  # its lease lost: no lane moves
     assert again.found == [] and again.refused == outbox.Refused("full", 0)
     for item in then.found:
         assert delivery.attempt(rdb, item) == delivery.DELIVERED
