@@ -16,6 +16,7 @@ from starlette.routing import Route
 from receiver import links, routes, slack
 from receiver.deadline import BodyTimeoutError
 from receiver.front import Front
+from receiver.hooks import Endpoint, Hooks
 from receiver.intake import Intake
 from receiver.openapi import HOOK_PATHS
 from receiver.protocol import bound
@@ -62,12 +63,11 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
             await app.state.redis.aclose()
             app.state.sync_redis.close()
 
+    hooks = [
+        Route(path, Endpoint(routes.HANDLERS[style], limit, routes.refused)) for path, style in HOOK_PATHS.items()
+    ]  # served by Front, not the router (receiver/hooks.py): any other method is the catch-all's 404 below
     app = Starlette(
         routes=[
-            *(
-                Route(path, routes.HANDLERS[style], methods=["POST"], max_body_size=limit)
-                for path, style in HOOK_PATHS.items()
-            ),
             # Any other /hooks/ path (a trailing slash too), any method: 404, never a 307 repeating the token.
             Route("/hooks/{rest:path}", routes.not_found, methods=routes.ANY_METHOD),
             Route("/slack/actions", slack.handle, methods=["POST"], max_body_size=slack.MAX_PAYLOAD),
@@ -86,12 +86,13 @@ def create_app(config: Config | None = None, url: str | None = None) -> Starlett
                 per_minute=limits.per_minute,
                 trusted_proxies=config.receiver.trusted_proxies,
                 processes=processes(),
+                hooks=Hooks(hooks),
             ),
         ],
         exception_handlers={
             HTTPException: routes.http_error,
-            ClientDisconnect: routes.client_disconnected,
-            BodyTimeoutError: routes.body_timed_out,
+            ClientDisconnect: routes.http_error,
+            BodyTimeoutError: routes.http_error,
         },
         lifespan=lifespan,
     )

@@ -1,5 +1,5 @@
 """The one ASGI layer in front of the routes: who is asking, the failure limiter, the body deadline and
-the request's canonical line with its metrics.
+the request's canonical line with its metrics; and a callback goes straight to its endpoint (receiver/hooks.py).
 
 These four were a chain of middlewares, each wrapping ``send`` (and two ``receive``) again: one layer
 pays for one wrapper of each instead, per request. What each does stays in its own module:
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from receiver.clients import Network, client_address
 from receiver.deadline import timed
+from receiver.hooks import Hooks
 from receiver.logs import RequestLine
 from receiver.ratelimit import EXEMPT, SPENDING, FailureBuckets
 from receiver.responses import JSONResponse
@@ -33,8 +34,10 @@ class Front:
         per_minute: float = 60.0,
         trusted_proxies: Sequence[Network] = (),
         processes: int = 1,
+        hooks: Hooks | None = None,
     ) -> None:
         self.app = app
+        self.hooks = hooks or Hooks(())
         self.trusted = list(trusted_proxies)
         self.limiter = FailureBuckets(burst, per_minute, processes) if per_minute > 0 else None
         self.body_timeout = body_timeout
@@ -75,6 +78,7 @@ class Front:
                 await response(scope, receive, front_send)
                 return
             deadline = asyncio.get_running_loop().time() + self.body_timeout
-            await self.app(scope, timed(receive, deadline, self.body_timeout), front_send)
+            app = self.hooks.route(scope) or self.app  # a callback: straight to its endpoint (receiver/hooks.py)
+            await app(scope, timed(receive, deadline, self.body_timeout), front_send)
         finally:
             self.line.write(scope, status, started)

@@ -650,6 +650,24 @@ def closed_by_server(sock: socket.socket, within: float = 10) -> bytes:
 
 
 @pytest.mark.slow
+def test_a_client_that_half_closes_is_answered_then_closed(
+    start: Callable[[str], Service], tmp_path: Path, rdb: redis.Redis
+) -> None:
+    """Answers wait for the end of the loop's turn (receiver/protocol.py): a client that sends its request and
+    shuts its side at once still gets every answer before the close; one that shuts mid-body is not waited for."""
+    service = start(config(tmp_path / "spool") + TIMEOUTS)
+    body = b'{"status": ["acp", "aer"], "job_id": 4242}'
+    head = f"POST {WORDY} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+    whole = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    answer = raw(service.port, whole + whole.replace(b"4242", b"4343"), [])  # two, pipelined, then the half-close
+    assert answer.count(b"HTTP/1.1 202") == 2 and rdb.llen(keys.INBOX) == 2
+    started = time.monotonic()
+    cut = raw(service.port, head + b"Content-Length: 100\r\n\r\n{", [])
+    assert cut == b"" and time.monotonic() - started < 0.9  # closed as it was: no wait for the body timeout
+    assert rdb.llen(keys.INBOX) == 2
+
+
+@pytest.mark.slow
 def test_an_unfinished_oversized_header_is_refused_and_the_connection_closed(
     start: Callable[[str], Service], tmp_path: Path, figures: list[str]
 ) -> None:

@@ -113,10 +113,29 @@ def test_refusals_answer_their_code_log_why_and_queue_nothing(
     assert response.status_code == status
     line = next(line for line in logs if line["event"] == "request")
     assert reason in line["reason"]
-    if status != 413:
-        assert reason in response.json()["error"]
+    assert reason in response.json()["error"]
     assert queued(rdb) == []
     assert rdb.zcard(keys.QUARANTINE_INDEX) == 0
+
+
+def test_a_declared_body_over_the_limit_is_a_413_before_any_credential_is_looked_at(
+    client: TestClient, rdb: redis.Redis
+) -> None:
+    """The same answer whatever the token: a guesser learns nothing from a large body, and nobody's body is read."""
+    for url in (WORDY_URL, "/hooks/wordy-main/wrong-token-0123456789", "/hooks/nope/x"):
+        response = post(client, url, b"{" + b" " * 5000 + b"}")
+        assert response.status_code == 413 and response.json() == {"error": "body over the size limit"}
+        assert response.log["route"] == "/hooks/{source}/{token}" and TOKEN not in str(response.log)
+    assert queued(rdb) == []
+
+
+def test_another_method_on_a_callback_path_is_the_404_of_any_other_hooks_path(client: TestClient) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        with structlog.testing.capture_logs() as logs:
+            response = client.request(method, WORDY_URL, content=b"{}")
+        line = next(line for line in logs if line["event"] == "request")
+        assert response.status_code == 404 and response.json() == {"error": "unknown source"}
+        assert line["route"] == "/hooks/{rest:path}" and TOKEN not in str(line)
 
 
 def test_body_limit_holds_for_chunked_bodies_without_content_length(client: TestClient, rdb: redis.Redis) -> None:

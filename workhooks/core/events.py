@@ -31,9 +31,26 @@ PENDING_SEQUENCE = "@@pending-sequence@@"
 
 
 def event_id(source: str, *identity: object) -> str:
-    """A stable id from the source name and the parts that identify one callback."""
-    material = json.dumps([source, *identity], separators=(",", ":"), sort_keys=True, default=str)
-    return "evt_" + hashlib.sha256(material.encode()).hexdigest()[:32]
+    """A stable id from the source name and the parts that identify one callback (stored ids depend on these
+    exact bytes: the standard library's ``json.dumps`` as below, or orjson where it writes the same)."""
+    parts = [source, *identity]
+    if all(_plain(part) for part in parts):
+        material = orjson.dumps(parts)
+    else:
+        material = json.dumps(parts, separators=(",", ":"), sort_keys=True, default=str).encode()
+    return "evt_" + hashlib.sha256(material).hexdigest()[:32]
+
+
+def _plain(part: object) -> bool:
+    """Written alike by ``json.dumps(ensure_ascii=True)`` and orjson: text of printable ASCII with nothing to
+    escape, a 64-bit int, None (a float, a container or anything else: the standard library, as ever)."""
+    kind = type(part)
+    if kind is str:
+        text: str = part  # type: ignore[assignment]
+        return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+    if kind is int:
+        return -(2**63) <= part < 2**64  # type: ignore[operator]
+    return part is None
 
 
 @dataclass(frozen=True, slots=True)

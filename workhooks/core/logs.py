@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
@@ -50,6 +54,51 @@ class UTCStamper:
         return event
 
 
+class LineWriter:
+    """structlog's BytesLogger (a line, then a flush), except that in a running event loop the line waits for
+    the end of the loop's turn: the lines one turn writes (a request's each) reach the stream in one write,
+    not one each (stderr off a terminal is unbuffered: a syscall per line). A line waits at most that turn, or
+    until the process exits; off a loop (threads, the CLI) every line is written at once."""
+
+    __slots__ = ("_file", "_lines", "_lock", "_turn")
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._lock = threading.Lock()
+        self._lines: list[bytes] = []
+        self._turn: asyncio.AbstractEventLoop | None = None  # the loop whose turn will write what is waiting
+        atexit.register(self._at_exit)
+
+    def msg(self, message: bytes) -> None:
+        loop = asyncio._get_running_loop()
+        with self._lock:
+            self._lines.append(message + b"\n")
+            if loop is not None and loop is self._turn:
+                return
+            if loop is not None:
+                self._turn = loop
+                loop.call_soon(self.flush)
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines, self._turn = self._lines, [], None
+            if not lines:
+                return
+            data = memoryview(b"".join(lines))
+            while data:  # a raw stream (stderr off a terminal) may take part of it
+                written = self._file.write(data)
+                data = data[written if isinstance(written, int) and written > 0 else len(data) :]
+            self._file.flush()
+
+    def _at_exit(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # the stream closed or gone first: nothing to write to
+            self.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
 def configure_logging(level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -62,7 +111,8 @@ def configure_logging(level: str = "INFO") -> None:
         renderer: Any = structlog.dev.ConsoleRenderer(colors=colour_wanted(sys.stderr))
         factory = structlog.PrintLoggerFactory(sys.stderr)
     elif binary is not None:  # bytes straight to the stream's buffer: no str round trip per line
-        renderer, factory = structlog.processors.JSONRenderer(serializer=dumps), structlog.BytesLoggerFactory(binary)
+        writer = LineWriter(binary)
+        renderer, factory = structlog.processors.JSONRenderer(serializer=dumps), lambda *args: writer
     else:
         renderer = structlog.processors.JSONRenderer(serializer=lambda value, **kw: dumps(value, **kw).decode())
         factory = structlog.PrintLoggerFactory(sys.stderr)

@@ -74,8 +74,9 @@ def load_json(body: bytes) -> Any:
             value = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
-        else:
-            _check(value)
+        else:  # orjson refuses lone surrogates and non-finite numbers itself: only the depth is left to bound,
+            if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:  # and it cannot pass more brackets than it has
+                _check(value)
             return value
     try:
         value = json.loads(body, parse_constant=_constant)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workhooks.core.clock import utc_now
-from workhooks.core.events import Event
+from workhooks.core.events import Event, event_id
 from workhooks.core.exceptions import ParseError
 from workhooks.core.logs import UTCStamper, dumps
 from workhooks.core.media import load_json
@@ -69,3 +72,25 @@ def test_times_read_as_datetime_writes_them() -> None:
     stamp = UTCStamper()({}, "info", {})["timestamp"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
     assert abs(datetime.fromisoformat(stamp).timestamp() - time.time()) < 1
+
+
+def _id_as_released(source: str, *identity: object) -> str:
+    """event_id as every release before wrote it: stored events are found again by these ids."""
+    material = json.dumps([source, *identity], separators=(",", ":"), sort_keys=True, default=str)
+    return "evt_" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+_PARTS = st.one_of(
+    st.text(),
+    st.text(alphabet=st.characters(codec="ascii")),
+    st.integers(),
+    st.sampled_from([2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1, True, False, None, 1.5e16, -0.0]),
+    st.lists(st.integers() | st.text(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(codec="ascii")), st.lists(_PARTS, max_size=4))
+def test_an_event_id_is_what_every_release_before_gave(source: str, identity: list[object]) -> None:
+    assert event_id(source, *identity) == _id_as_released(source, *identity)
