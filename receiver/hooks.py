@@ -81,7 +81,7 @@ class Call:
 
     def declared_too_large(self) -> bool:
         length = self.headers.get("content-length")
-        return length is not None and length.isdigit() and int(length) > self._limit
+        return length is not None and length.isascii() and length.isdigit() and int(length) > self._limit
 
     async def body(self) -> bytes:
         """The whole body, at most the route's limit (BodyTooLargeError past it); ClientDisconnect if the

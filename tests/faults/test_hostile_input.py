@@ -355,6 +355,29 @@ def test_a_client_disconnecting_mid_body_is_logged_client_disconnected_not_a_500
     assert (counted("client_disconnected"), counted("http_500")) == (before[0] + 1, before[1])
 
 
+@pytest.mark.parametrize("length", ["\u00b2", "-1", " 12", "1e3", ""])
+def test_a_content_length_that_is_not_digits_is_never_a_500(tmp_path: Path, length: str) -> None:
+    """uvicorn's parser refuses these before the app; another server might pass them on (``\u00b2`` is a
+    digit to ``str.isdigit``, not to ``int``)."""
+    app = receiver_app.create_app(in_process_config(tmp_path / "spool"), f"unix://{tmp_path}/unused.sock")
+    path = "/hooks/wordy-main/wrong-token-0123456789"  # refused before Redis is needed
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", length.encode("latin-1"))],
+             "client": ("198.51.100.9", 5000), "server": ("testserver", 80)}  # fmt: skip
+    arriving = [{"type": "http.request", "body": b"{not json", "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]  # raises if anything escaped to a 500
+    assert sent[0]["status"] == 401
+
+
 # 9. Every credential present is checked: repeated X-API-Key headers, both body keys, one Authorization.
 
 
