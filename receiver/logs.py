@@ -34,7 +34,7 @@ class RequestLine:
         context.pop("route", None)
         if "peer" in scope:  # the trusted proxy it came through
             context = {"peer": scope["peer"], **context}
-        self.log.line(
+        self.log.get().info(
             "request",
             method=scope["method"],
             route=template or "(no route)",

@@ -111,7 +111,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.transport = CoalescedTransport(transport, self.loop)  # type: ignore[assignment]
+        self.writes = CoalescedTransport(transport, self.loop)
+        self.transport = self.writes  # type: ignore[assignment]
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -138,8 +139,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """The client half-closed. With a whole request still to answer, the connection stays open until it
         is answered (asyncio's default closes at once, and the answer, waiting for the end of the loop's turn,
         would be lost); else it closes now, as before (a body cut short: the app reads a disconnect)."""
-        if isinstance(self.transport, CoalescedTransport):
-            self.transport.flush()  # an answer given already goes before the close
+        self.writes.flush()  # an answer given already goes before the close
         cycle = self.cycle
         if cycle is None or cycle.response_complete or cycle.more_body:
             return None

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 import orjson
@@ -74,13 +73,11 @@ class LineWriter:
         loop = asyncio._get_running_loop()
         with self._lock:
             self._lines.append(message + b"\n")
-            if loop is not None and loop is self._turn:
-                return
-            if loop is not None:
+            if loop is not None and loop is not self._turn:  # the first line of this turn: it writes them all
                 self._turn = loop
                 loop.call_soon(self.flush)
-                return
-        self.flush()
+        if loop is None:
+            self.flush()
 
     def flush(self) -> None:
         with self._lock:
@@ -100,30 +97,13 @@ class LineWriter:
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
-@dataclass(frozen=True)
-class _JSONChain:
-    """The production chain's parts (JSON lines to stderr), for ``CachedLogger.line``."""
-
-    processors: list[Any]  # a copy: structlog.testing.capture_logs() changes the configured list in place
-    level: int
-    stamp: UTCStamper
-    render: Any
-    writer: LineWriter
-
-
-_json_chain: _JSONChain | None = None
-
-
 def configure_logging(level: str = "INFO") -> None:
-    global _json_chain
-    stamp = UTCStamper()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        stamp,
+        UTCStamper(),
     ]
     binary = getattr(sys.stderr, "buffer", None)
-    writer: LineWriter | None = None
     factory: Any
     if sys.stderr.isatty():
         renderer: Any = structlog.dev.ConsoleRenderer(colors=colour_wanted(sys.stderr))
@@ -134,15 +114,12 @@ def configure_logging(level: str = "INFO") -> None:
     else:
         renderer = structlog.processors.JSONRenderer(serializer=lambda value, **kw: dumps(value, **kw).decode())
         factory = structlog.PrintLoggerFactory(sys.stderr)
-    processors = [*shared, structlog.processors.format_exc_info, renderer]
-    level_number = logging.getLevelName(level)
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(level_number),
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=factory,
         cache_logger_on_first_use=False,  # lets structlog.testing.capture_logs() see every line (CachedLogger)
     )
-    _json_chain = _JSONChain(list(processors), level_number, stamp, renderer, writer) if writer is not None else None
 
 
 class CachedLogger:
@@ -165,16 +142,3 @@ class CachedLogger:
 
     def __getattr__(self, name: str) -> Any:  # log.info(...), as with structlog.get_logger()
         return getattr(self.get(), name)
-
-    def line(self, event: str, **fields: Any) -> None:
-        """``info(event, **fields)`` for a caller that passes the bound context in ``fields`` itself (a request's
-        line). With the production chain configured, the same bytes it would write (its stamp and renderer,
-        the level as add_log_level names it; the context merge has nothing left to add) without structlog's
-        per-call machinery, which was ~10% of an acknowledgement; through structlog otherwise (a terminal's
-        console renderer, capture_logs in tests)."""
-        chain = _json_chain
-        if chain is None or structlog.get_config()["processors"] != chain.processors:  # capture_logs changes them
-            self.get().info(event, **fields)
-        elif chain.level <= logging.INFO:
-            event_dict = {**fields, "event": event, "level": "info"}
-            chain.writer.msg(chain.render(None, "info", chain.stamp(None, "info", event_dict)))

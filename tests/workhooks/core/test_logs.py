@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
-import sys
 
-import pytest
-import structlog
-
-from workhooks.core.logs import CachedLogger, LineWriter, configure_logging
+from workhooks.core.logs import LineWriter
 
 
 def _pipe() -> tuple[int, LineWriter, io.FileIO]:
@@ -73,30 +68,3 @@ def test_lines_left_by_a_loop_that_ended_are_written_with_the_next_line() -> Non
     finally:
         os.close(read)
         stream.close()
-
-
-def test_a_request_line_is_what_structlog_writes_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CachedLogger.line skips structlog's machinery for the production chain: the same line, byte for byte."""
-    read, write = os.pipe()
-    os.set_blocking(read, False)
-    stderr = io.TextIOWrapper(os.fdopen(write, "wb", buffering=0), write_through=True)
-    monkeypatch.setattr(sys, "stderr", stderr)
-    try:
-        configure_logging("INFO")
-        log = CachedLogger("workhooks.receiver")
-        structlog.contextvars.bind_contextvars(source="swf", outcome="accepted", event_id="evt_1")
-        fields = {"method": "POST", "route": "/hooks/{source}", "status": 202, "duration_ms": 1.5, "big": 2**70,
-                  "odd": object(), **structlog.contextvars.get_contextvars()}  # fmt: skip
-        log.get().info("request", **fields)
-        log.line("request", **fields)
-        configure_logging("WARNING")
-        log.line("request", **fields)  # below the level: nothing
-        first, second = (json.loads(line) for line in _available(read).splitlines())
-        assert first.pop("timestamp") <= second.pop("timestamp") and list(first) == list(second)
-        assert first == second and first["event"] == "request" and first["level"] == "info"
-    finally:
-        structlog.contextvars.clear_contextvars()
-        monkeypatch.undo()
-        configure_logging("INFO")  # back on the real stderr for the tests after
-        stderr.close()
-        os.close(read)
