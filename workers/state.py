@@ -1,7 +1,8 @@
 """Per-job/task/order state in Redis: each platform's pure appliers (workhooks/platforms/<name>/state.py),
-run under WATCH/MULTI so an event is applied once, however often it is processed.
+written only if the state is still what was read (store/guarded.py), so an event is applied once,
+however often it is processed.
 
-The same transaction keeps the subject's *stay* — its phase and status, since when, and the event
+The same write keeps the subject's *stay* — its phase and status, since when, and the event
 that began it — and the indexes that follow it: one sorted set per open phase (subjects by when they
 entered their stay) and one of deadlines, which reminders and deadlines read (workers/watch.py)
 without scanning every state. Derived events (workhooks/core/derived.py) leave the state alone.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import redis
 
@@ -20,13 +21,12 @@ from workhooks.core.derived import is_derived
 from workhooks.core.events import Event, Phase
 from workhooks.platforms import of_event_type
 from workhooks.platforms.base import Platform, State
-from workhooks.store import keys, stays
+from workhooks.store import guarded, keys, stays
 
 PROCESSED_AT = "processed_at"  # a field of the event's raw hash: when its processing was committed
 
 
-# The subject's state and the event's processed mark in one round trip, under the transaction's WATCH
-_READ = "return {redis.call('GET', KEYS[1]), redis.call('HEXISTS', KEYS[2], ARGV[1])}"
+TRIES = 100  # reads of a subject's state another writer changed meanwhile, before apply_event gives up
 
 KEPT = 100  # the newest entries of a subject's events, history and messages kept in its state
 
@@ -66,52 +66,38 @@ def apply_event(
     fan_out: Callable[[Any, Event], None],
     facts: Mapping[str, Any] | None = None,
 ) -> tuple[Event, bool]:
-    """Apply ``event`` and run ``fan_out`` in the same MULTI, once per event, even if processed again.
+    """Apply ``event`` and run ``fan_out`` with the same write, once per event, even if processed again:
+    written only if the state is still what was read and the event still unmarked (store/guarded.py).
     ``facts`` (a deadline the platform's API showed) are kept in the state as well."""
     key, marked = keys.state(event.source, event.subject), keys.raw(event.id)
-    if is_derived(event.type):
-        return _fan_out_only(connection, event, fan_out)
-
-    def transaction(pipe: Any) -> tuple[Event, bool]:
-        raw, processed = pipe.execute_command("EVAL", _READ, 2, key, marked, PROCESSED_AT)
+    if is_derived(event.type):  # routed and marked once, its subject's state untouched
+        commands = guarded.recorder(connection)
+        fan_out(commands, event)
+        return event, guarded.write(connection, commands, marked, PROCESSED_AT)
+    for _ in range(TRIES):
+        commands = guarded.recorder(connection)
+        raw, processed = guarded.read(connection, key, marked, PROCESSED_AT)
         current = json.loads(raw) if raw else None
         if processed or (current is not None and event.id in current["events"]):
             return event, False
         new = apply(current, event)
         new.update(facts or {})
         final = event if event.phase is not None else event.with_phase(phase_of(new, event))
-        pipe.multi()
-        stays.settle(pipe, new, of_event_type(event.type), stays.unix(event.time), event.id, final.phase)
-        pipe.set(key, json.dumps(new, separators=(",", ":")), ex=keys.STATE_TTL)
-        index(pipe, event.source, event.subject, stays.unix(event.time))
+        stays.settle(commands, new, of_event_type(event.type), stays.unix(event.time), event.id, final.phase)
+        commands.set(key, json.dumps(new, separators=(",", ":")), ex=keys.STATE_TTL)
+        index(commands, event.source, event.subject, stays.unix(event.time))
         if final is not event:
-            pipe.set(keys.event(event.id), final.to_json(), keepttl=True)
-        fan_out(pipe, final)
-        return final, True
-
-    result = connection.transaction(transaction, key, marked, value_from_callable=True)  # type: ignore[arg-type]
-    return cast(tuple[Event, bool], result)
+            commands.set(keys.event(event.id), final.to_json(), keepttl=True)
+        fan_out(commands, final)
+        if guarded.write(connection, commands, marked, PROCESSED_AT, key, raw):
+            return final, True
+    raise redis.WatchError(f"{key} changed on every one of {TRIES} reads")
 
 
 def index(pipe: Any, source: str, subject: str, at: float) -> None:
     """The subject in the Work view's index, by its last event; entries older than a state's life go."""
     pipe.zadd(keys.SUBJECTS, {keys.subject_member(source, subject): at})
     pipe.zremrangebyscore(keys.SUBJECTS, "-inf", time.time() - keys.STATE_TTL)
-
-
-def _fan_out_only(connection: redis.Redis, event: Event, fan_out: Callable[[Any, Event], None]) -> tuple[Event, bool]:
-    """A derived event: routed and marked once, its subject's state untouched."""
-    marked = keys.raw(event.id)
-
-    def transaction(pipe: Any) -> tuple[Event, bool]:
-        if pipe.hexists(marked, PROCESSED_AT):
-            return event, False
-        pipe.multi()
-        fan_out(pipe, event)
-        return event, True
-
-    result = connection.transaction(transaction, marked, value_from_callable=True)  # type: ignore[arg-type]
-    return cast(tuple[Event, bool], result)
 
 
 def keep_facts(

@@ -25,7 +25,7 @@ import redis
 from rq import Queue
 from rq.utils import now, utcformat
 
-from workhooks.store import jobs, keys
+from workhooks.store import jobs, keys, scripts
 
 # Keys: the flag, the job, the queue, RQ's set of queues. Args: the job id, the constant job fields
 # as JSON, RQ's serialized call (bytes, so not in the JSON), now, the flag's ttl.
@@ -142,9 +142,9 @@ return queue_drain(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3]
 
 _job = DrainJob()
 # Built once (SHA1 computed once); called with the worker's connection: EVALSHA, loaded on demand.
-_take = redis.Redis().register_script(_TAKE)
-_give_back = redis.Redis().register_script(_GIVE_BACK)
-_sweep = redis.Redis().register_script(_SWEEP)
+_take = scripts.Script(_TAKE)
+_give_back = scripts.Script(_GIVE_BACK)
+_sweep = scripts.Script(_SWEEP)
 
 
 def _next() -> tuple[list[str], list[Any]]:

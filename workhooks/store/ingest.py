@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import hiredis
 import redis
 import redis.asyncio
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 from rq.utils import now, utcformat
 
 from workhooks.core.events import PENDING_ID, PENDING_SEQUENCE, Event, Observation
 from workhooks.core.exceptions import CallbackError
 from workhooks.core.redact import redact, redact_body
 from workhooks.platforms import PLATFORMS
-from workhooks.store import inbox, keys
+from workhooks.store import inbox, keys, scripts
 
 # The identity rule, in one script so that it is atomic with the write (module docstring).
 # KEYS: the subject's lanes (hash), its ring (list), the inbox, the event index, then queue_drain's
@@ -210,7 +209,7 @@ if redis.call('HGET', lanes, 'last_id') == id then
 end
 return released
 """
-_release = redis.Redis().register_script(_RELEASE)
+_release = scripts.Script(_RELEASE)
 
 
 def release(connection: redis.Redis, source: str, subject: str, event_id: str) -> int:
@@ -234,7 +233,7 @@ for i = 3, #ARGV do
 end
 return redis.call('HGET', KEYS[1], ARGV[#ARGV])
 """
-_claim = redis.Redis().register_script(_CLAIM)
+_claim = scripts.Script(_CLAIM)
 
 
 def claim(connection: redis.Redis, source: str, subject: str, event_id: str, records: list[str]) -> str:
@@ -360,41 +359,6 @@ def prepare(
     )  # fmt: skip
 
 
-def _packed(commands: list[tuple[Any, ...]]) -> bytes:
-    """Commands in Redis's protocol, packed by hiredis (C) rather than redis-py's Python packer."""
-    return b"".join(hiredis.pack_command(command) for command in commands)
-
-
-async def _round_trip(client: redis.asyncio.Redis, packed: bytes, count: int) -> list[Any]:
-    """What a non-transactional redis-py pipeline does with ``packed`` (one write, then each answer, an error
-    answer as its exception, retried on the client's Retry like a pipeline), without its per-pipeline
-    machinery: it was the largest part of an acknowledgement's cost after the handler itself."""
-    pool = client.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-
-    async def attempt() -> list[Any]:
-        await connection.send_packed_command(packed)
-        answers: list[Any] = []
-        for _ in range(count):
-            try:
-                answers.append(await connection.read_response())
-            except ResponseError as error:
-                answers.append(error)
-        return answers
-
-    async def failed(error: BaseException) -> None:
-        await connection.disconnect()
-
-    try:
-        answers: list[Any] = await connection.retry.call_with_retry(attempt, failed)
-    except BaseException:
-        await connection.disconnect()  # answers may be left unread on it: never reused half-read
-        raise
-    finally:
-        await pool.release(connection)
-    return answers
-
-
 class Ingest:
     """Stores events and their processing jobs; usable from async (receiver) and sync (CLI) code.
 
@@ -408,8 +372,7 @@ class Ingest:
         self._sending: set[asyncio.Task[None]] = set()
         self._drain = inbox.DrainJob(queue_name)
         self._text = script_text(self._drain)
-        self._script = redis.asyncio.Redis().register_script(self._text)  # EVALSHA, loaded on demand
-        self._script_sync = redis.Redis().register_script(self._text)
+        self._script = scripts.Script(self._text)  # EVALSHA, loaded on demand
 
     def _call(self, item: Prepared, late: bool) -> tuple[list[str], list[Any]]:
         source, kind, subject = item.source, item.type, item.subject
@@ -481,9 +444,9 @@ class Ingest:
             commands.append((b"EVALSHA", self._script.sha, len(script_keys), *script_keys, *args))
         if self.replicas:
             commands.append((b"WAIT", self.replicas, WAIT_MS))
-        packed = _packed(commands)
+        packed = scripts.packed(commands)
         for _ in range(2):
-            results = await _round_trip(client, packed, len(commands))
+            results = await scripts.round_trip(client, packed, len(commands))
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
                 await client.script_load(self._text)
                 continue
@@ -500,4 +463,4 @@ class Ingest:
 
     def submit_sync(self, client: redis.Redis, item: Prepared, late: bool = False) -> Accepted:
         script_keys, args = self._call(item, late)
-        return self._accepted(self._script_sync(keys=script_keys, args=args, client=client))
+        return self._accepted(self._script(keys=script_keys, args=args, client=client))

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from workhooks.store import keys
+from workhooks.store import keys, scripts
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 # Outcomes of an attempt for its lane: the head leaves, it is tried again at a time, or it waits
@@ -278,11 +278,11 @@ return {completed, take({KEYS[10], KEYS[11], KEYS[12], KEYS[13]}, take_args)}
 """
 )
 
-_enqueue = redis.Redis().register_script(_ENQUEUE)
-_take = redis.Redis().register_script(_TAKE)
-_renew = redis.Redis().register_script(_RENEW)
-_complete = redis.Redis().register_script(_COMPLETE)
-_complete_take = redis.Redis().register_script(_COMPLETE_TAKE)
+_enqueue = scripts.Script(_ENQUEUE)
+_take = scripts.Script(_TAKE)
+_renew = scripts.Script(_RENEW)
+_complete = scripts.Script(_COMPLETE)
+_complete_take = scripts.Script(_COMPLETE_TAKE)
 PENDING_ONLY, RETRY_JOB, REOPEN = "pending", "retry", "reopen"
 
 
