@@ -73,7 +73,7 @@ def apply_event(
     if is_derived(event.type):  # routed and marked once, its subject's state untouched
         commands = guarded.recorder(connection)
         fan_out(commands, event)
-        return event, guarded.write(connection, commands, marked, PROCESSED_AT)
+        return event, guarded.write(connection, commands, key, marked, PROCESSED_AT, compare=False)
     for _ in range(TRIES):
         commands = guarded.recorder(connection)
         raw, processed = guarded.read(connection, key, marked, PROCESSED_AT)
@@ -89,7 +89,7 @@ def apply_event(
         if final is not event:
             commands.set(keys.event(event.id), final.to_json(), keepttl=True)
         fan_out(commands, final)
-        if guarded.write(connection, commands, marked, PROCESSED_AT, key, raw):
+        if guarded.write(connection, commands, key, marked, PROCESSED_AT, raw):
             return final, True
     raise redis.WatchError(f"{key} changed on every one of {TRIES} reads")
 

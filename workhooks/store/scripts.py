@@ -6,8 +6,9 @@ reading its answer: the rest is the client's argument checks, observability hook
 callbacks, which a script's raw answer does not need. A worker makes several such calls per event
 (reading and writing its state, taking and completing its deliveries), the receiver one per batch of
 callbacks. Here a command is packed by hiredis (C) and sent on a connection from the client's own pool
-(so TLS, unix sockets, Sentinel and the client's Retry behave as they do for redis-py's commands), and
-the answer is what the connection parsed: an error answer raises its ResponseError, the connection kept.
+(so TLS, unix sockets, Sentinel, health checks and the client's Retry behave as they do for redis-py's
+commands; its observability hooks are not called), and the answer is what the connection parsed: an
+error answer raises its ResponseError, and the connection is kept.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import hiredis
 import redis
 import redis.asyncio
+from redis.client import Pipeline
 from redis.exceptions import NoScriptError, ResponseError
 
 
@@ -28,13 +30,16 @@ def packed(commands: Sequence[Sequence[Any]]) -> bytes:
 
 
 def call(client: redis.Redis, *words: Any) -> Any:
-    """One command's answer, as ``client.execute_command`` would give it before response callbacks."""
+    """One command's answer, as ``client.execute_command`` would give it before response callbacks. Not for a
+    pipeline (the command would run now, not with it) or a single-connection client."""
+    if isinstance(client, Pipeline) or client.connection is not None:
+        raise TypeError("scripts.call needs a pooled redis.Redis client, not a pipeline or a single connection")
     data = [hiredis.pack_command(words)]
     pool = client.connection_pool
     connection = pool.get_connection()
 
     def attempt() -> Any:
-        connection.send_packed_command(data, check_health=False)  # type: ignore[no-untyped-call]
+        connection.send_packed_command(data)  # type: ignore[no-untyped-call]
         return connection.read_response()
 
     try:

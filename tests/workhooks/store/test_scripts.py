@@ -41,3 +41,13 @@ def test_a_server_that_is_gone_raises_redis_pys_connection_error() -> None:
     client = redis.Redis(unix_socket_path="/nonexistent/redis.sock")
     with pytest.raises(RedisConnectionError):
         ECHO(keys=["k"], args=["v", 1], client=client)
+
+
+def test_a_pipeline_or_a_single_connection_client_is_refused_rather_than_bypassed(redis_url: str) -> None:
+    single = redis.Redis.from_url(redis_url, single_connection_client=True)
+    try:
+        for client in (single, single.pipeline()):
+            with pytest.raises(TypeError, match="pooled"):
+                ECHO(keys=["k"], args=["v", 1], client=client)
+    finally:
+        single.close()
