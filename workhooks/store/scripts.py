@@ -95,8 +95,9 @@ class Script:
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()  # the name Redis gives it
 
     def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), *, client: redis.Redis) -> Any:
+        words = ("EVALSHA", self.sha, len(keys), *keys, *args)
         try:
-            return call(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(client, *words)
         except NoScriptError:  # a new or flushed server
             client.script_load(self.text)
-            return call(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(client, *words)
