@@ -69,6 +69,9 @@ class CoalescedTransport:
         self._pending = []
         self._transport.abort()
 
+    def is_closing(self) -> bool:  # asked after every answer: not through __getattr__
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 

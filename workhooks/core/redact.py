@@ -40,8 +40,7 @@ def redact(body: bytes, secrets: Iterable[str]) -> bytes:
         if not secret:
             continue
         for spelling in _spellings(secret):
-            if spelling in body:
-                body = body.replace(spelling, REDACTED)
+            body = body.replace(spelling, REDACTED)  # no ``in`` test first: on 3.11 it costs more than this
     return body
 
 

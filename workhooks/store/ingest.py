@@ -373,6 +373,7 @@ class Ingest:
         self._drain = inbox.DrainJob(queue_name)
         self._text = script_text(self._drain)
         self._script = scripts.Script(self._text)  # EVALSHA, loaded on demand
+        self._connections = scripts.Kept()
 
     def _call(self, item: Prepared, late: bool) -> tuple[list[str], list[Any]]:
         source, kind, subject = item.source, item.type, item.subject
@@ -446,7 +447,7 @@ class Ingest:
             commands.append((b"WAIT", self.replicas, WAIT_MS))
         packed = scripts.packed(commands)
         for _ in range(2):
-            results = await scripts.round_trip(client, packed, len(commands))
+            results = await self._connections.round_trip(client, packed, len(commands))
             if any(isinstance(result, NoScriptError) for result in results):  # a new or flushed server
                 await client.script_load(self._text)
                 continue

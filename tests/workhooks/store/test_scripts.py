@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workhooks.store import scripts
 
@@ -51,3 +58,89 @@ def test_a_pipeline_or_a_single_connection_client_is_refused_rather_than_bypasse
                 ECHO(keys=["k"], args=["v", 1], client=client)
     finally:
         single.close()
+
+
+def _pipeline_answers(redis_url: str, commands: list[tuple[object, ...]]) -> list[object]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return list(pipe.execute(raise_on_error=False))
+    finally:
+        client.close()
+
+
+MIXED = [("ECHO", "one"), ("EVAL", "return redis.error_reply('NOPE')", 0), ("EXISTS", "a"), ("GET", "a")]
+
+
+def test_a_round_trip_answers_what_a_redis_py_pipeline_answers_and_keeps_its_connection(redis_url: str) -> None:
+    async def main() -> tuple[list[object], list[object], list[object]]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        kept = scripts.Kept()
+        try:
+            plain = await scripts.round_trip(client, scripts.packed(MIXED), len(MIXED))
+            first = await kept.round_trip(client, scripts.packed([*MIXED, ("CLIENT", "ID")]), len(MIXED) + 1)
+            second = await kept.round_trip(client, scripts.packed([("CLIENT", "ID")]), 1)
+            return plain, first, second
+        finally:
+            await client.aclose()
+
+    plain, first, second = asyncio.run(main())
+    theirs = _pipeline_answers(redis_url, MIXED)
+    for ours in (plain, first[:-1]):
+        assert [str(a) if isinstance(a, ResponseError) else a for a in ours] == [
+            str(a) if isinstance(a, ResponseError) else a for a in theirs
+        ]
+        assert isinstance(ours[1], ResponseError)
+    assert first[-1] == second[0]  # the same connection, kept after an error answer
+
+
+def test_a_kept_connection_the_server_closed_is_reconnected_and_the_call_answered(redis_url: str) -> None:
+    async def main() -> tuple[object, object, list[object]]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        kept = scripts.Kept()
+        try:
+            (before,) = await kept.round_trip(client, scripts.packed([("CLIENT", "ID")]), 1)
+            killer = redis.Redis.from_url(redis_url)
+            killer.client_kill_filter(_id=before)
+            killer.close()
+            await asyncio.sleep(0.1)  # idle meanwhile, as between callbacks: the loop sees the server's close
+            (after,) = await kept.round_trip(client, scripts.packed([("CLIENT", "ID")]), 1)
+            return before, after, await kept.round_trip(client, scripts.packed([("ECHO", "x")]), 1)
+        finally:
+            await client.aclose()
+
+    before, after, echo = asyncio.run(main())
+    assert before != after and echo == [b"x"]
+
+
+def test_a_server_that_never_answers_times_out_and_its_connection_is_not_kept() -> None:
+    async def main() -> tuple[type[BaseException], float, int]:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)  # reads nothing, answers nothing
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = redis.asyncio.Redis(host="127.0.0.1", port=port, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        kept = scripts.Kept()
+        started = time.monotonic()
+        try:
+            await kept.round_trip(client, scripts.packed([("PING",)]), 1)
+        except BaseException as error:
+            failed = type(error)
+        took = time.monotonic() - started
+        idle = len(kept._idle)
+        await client.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        return failed, took, idle
+
+    failed, took, idle = asyncio.run(main())
+    assert issubclass(failed, RedisTimeoutError)
+    assert 0.25 < took < 5
+    assert idle == 0
