@@ -13,8 +13,9 @@ Python driver (bench/load.py, Wordy bodies only), which shares the cores and cap
 report then says so. Afterwards every acknowledged callback (2xx) is counted in Redis.
 
 Reported per server: requests/s, p50/p99 (wrk's, per round, median over rounds), non-2xx answers,
-CPU per request (the server's processes, from /proc), and for the receiver the marginal cost per
-callback (its time per request minus the baseline's). Writes var/bench/ingest-<time>.json.
+CPU per request (the server's processes, from /proc; Redis's own from INFO, and what its AOF rewrites
+took in those rounds: they share the cores), and for the receiver the marginal cost per callback (its
+time per request minus the baseline's). Writes var/bench/ingest-<time>.json.
 
     python bench/ingest.py             # 5 rounds of 10 s each server, 32 connections
     python bench/ingest.py --quick     # what CI runs: 2 rounds of 2 s
@@ -117,10 +118,19 @@ class Round:
     socket_errors: int
     cpu_s: float
     statuses: dict[str, int] = field(default_factory=dict)
+    redis_cpu_s: float = 0.0  # the server's own process, the same seconds
+    redis_children_cpu_s: float = 0.0  # its forked children: AOF rewrites
 
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_s / max(1, self.requests) * 1e6
+
+
+def redis_cpu(client: redis.Redis) -> tuple[float, float]:
+    """CPU seconds Redis has used: its own process, and its children (AOF rewrites, which share the cores)."""
+    info = client.info("cpu")
+    return (float(info["used_cpu_sys"]) + float(info["used_cpu_user"]),
+            float(info["used_cpu_sys_children"]) + float(info["used_cpu_user_children"]))  # fmt: skip
 
 
 def wrk_round(wrk: str, port: int, connections: int, seconds: float, first: int, mode: str) -> dict[str, Any]:
@@ -132,7 +142,19 @@ def wrk_round(wrk: str, port: int, connections: int, seconds: float, first: int,
     return result
 
 
-def one_round(wrk: str | None, pid: int, port: int, args: argparse.Namespace, first: int) -> Round:
+def one_round(
+    wrk: str | None, pid: int, port: int, args: argparse.Namespace, first: int, store: redis.Redis | None = None
+) -> Round:
+    """One round of load; with ``store`` (the bench's Redis), Redis's CPU in the same seconds too."""
+    redis_before = redis_cpu(store) if store is not None else (0.0, 0.0)
+    found = _one_round(wrk, pid, port, args, first)
+    if store is not None:
+        main, children = redis_cpu(store)
+        found.redis_cpu_s, found.redis_children_cpu_s = main - redis_before[0], children - redis_before[1]
+    return found
+
+
+def _one_round(wrk: str | None, pid: int, port: int, args: argparse.Namespace, first: int) -> Round:
     before = cpu_seconds(pid)
     if wrk is not None:
         found = wrk_round(wrk, port, args.connections, args.seconds, first, args.mode)
@@ -172,6 +194,8 @@ def summary(rounds: list[Round]) -> dict[str, Any]:
         "non_2xx": sum(r.non_2xx for r in rounds),
         "socket_errors": sum(r.socket_errors for r in rounds),
         "cpu_us_per_request": statistics.median(r.cpu_us_per_request for r in rounds),
+        "redis_cpu_us_per_request": statistics.median(r.redis_cpu_s / max(1, r.requests) * 1e6 for r in rounds),
+        "redis_aof_rewrite_cpu_s": sum(r.redis_children_cpu_s for r in rounds),
     }
 
 
@@ -253,10 +277,12 @@ def main() -> None:
                 servers.append(("receiver, 2 processes", port, two, log2))
             rounds: dict[str, list[Round]] = {name: [] for name, *_ in servers}
             number = 0
+            store = redis.Redis.from_url(server.url)
             for _ in range(args.rounds):
                 for name, port, process, _log in servers:
                     number += 1
-                    rounds[name].append(one_round(wrk, process.pid, port, args, number * ROUND_STRIDE))
+                    rounds[name].append(one_round(wrk, process.pid, port, args, number * ROUND_STRIDE, store))
+            store.close()
             if args.profile:
                 profile = profiled_round(wrk, one.pid, receiver_port, args, (number + 1) * ROUND_STRIDE)
             time.sleep(0.5)  # answers still in flight when wrk stopped
@@ -317,7 +343,8 @@ def main() -> None:
     for name, values in figures.items():
         line = (f"{name:<22} {values['rate_per_s']:>8.0f} req/s  p50 {values['p50_ms']:.1f} ms  "
                 f"p99 {values['p99_ms']:.1f} ms  non-2xx {values['non_2xx']}  socket errors {values['socket_errors']}  "
-                f"CPU {values['cpu_us_per_request']:.0f} µs/request")  # fmt: skip
+                f"CPU {values['cpu_us_per_request']:.0f} µs/request (Redis {values['redis_cpu_us_per_request']:.0f}, "
+                f"its AOF rewrites {values['redis_aof_rewrite_cpu_s']:.1f} s)")  # fmt: skip
         if "ratio" in values:
             line += (f"  ratio {values['ratio']:.3f} {values['ratios_per_round']}  marginal "
                      f"{values['marginal_us_per_callback']:.0f} µs/callback")  # fmt: skip
