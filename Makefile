@@ -61,6 +61,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/hostile.py
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/instructions.py; \
+	else echo "no valgrind (apt-get install valgrind): bench/instructions.py not run"; fi
 
 bench-quick: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py --quick
@@ -69,6 +71,8 @@ bench-quick: $(TEST_STAMP)
 	$(BIN)/python bench/aof_fsync.py --rounds 1 --per-round 300
 	$(BIN)/python bench/scale.py --quick
 	$(BIN)/python bench/delivery.py --quick
+	if command -v valgrind >/dev/null; then $(BIN)/python bench/instructions.py --seconds 2; \
+	else echo "no valgrind: bench/instructions.py not run"; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
