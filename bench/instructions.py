@@ -12,9 +12,10 @@ a private redis-server), one at a time; callgrind is ~50x slower, so wrk uses 8 
     python bench/instructions.py                  # both servers, 15 s each; needs valgrind and wrk
     python bench/instructions.py --only receiver  # e.g. to compare two codes: PYTHONPATH=<snapshot> ...
 
-The instruction ratio (bare's instructions per request / the receiver's) is what the throughput
-ratio would be on an idle machine if the receiver's process were the only thing on its core; what
-Redis and wrk take beside it is not in it. Writes var/bench/instructions-<time>.json.
+The instruction ratio (bare's instructions per request / the receiver's) counts user-space instructions
+only: not the kernel's share (the sockets, about alike per request for both), nor what Redis and wrk
+take beside the receiver; it is near what the throughput ratio would be if each server had its core
+to itself. Writes var/bench/instructions-<time>.json.
 """
 
 from __future__ import annotations
