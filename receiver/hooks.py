@@ -75,7 +75,7 @@ class Call:
     def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
         self.params: dict[str, str] = scope["path_params"]
         self.headers = Headers(scope=scope)
-        self.state: State = scope["app"].state
+        self.state: State = scope["app"].state  # read by key: State.__getattr__ runs only after a failed lookup
         self._receive = receive
         self._limit = limit
 

@@ -73,7 +73,7 @@ def _unavailable(error: Exception) -> Answer:
 def _source(call: Call, style: AuthStyle) -> tuple[str, SourceSettings, CallbackSource] | Answer:
     """The named source, if it is one whose platform authenticates callbacks this route's way."""
     name = call.params["source"]
-    source = call.state.config.sources.get(name)
+    source = call.state["config"].sources.get(name)
     structlog.contextvars.bind_contextvars(source=name)
     reader = PLATFORMS[source.platform].callback if source is not None else None
     if source is None or reader is None or reader.auth != style:
@@ -100,7 +100,7 @@ async def not_found(request: Request) -> Response:
 
 def _secrets(call: Call) -> tuple[str, ...]:
     """Every configured secret (each source's, each sink's, the admin token): a body may carry any of them."""
-    secrets: tuple[str, ...] = call.state.secrets
+    secrets: tuple[str, ...] = call.state["secrets"]
     return secrets
 
 
@@ -117,7 +117,7 @@ def _parsed_json(content_type: str, document: dict[str, Any]) -> dict[str, Any] 
 async def _accept(
     call: Call, event: Event, content_type: str, body: bytes, document: dict[str, Any] | None = None
 ) -> Answer:
-    intake: Intake = call.state.intake
+    intake: Intake = call.state["intake"]
     try:
         outcome, event_id = await intake.accept(prepare(event, content_type, body, _secrets(call), document))
     except UnavailableError as error:
@@ -129,7 +129,7 @@ async def _accept(
 
 
 async def _quarantine(call: Call, name: str, error: ParseError, content_type: str, body: bytes) -> Answer:
-    client: redis.asyncio.Redis = call.state.redis
+    client: redis.asyncio.Redis = call.state["redis"]
     reason = _told(call, error)
     try:
         item_id = await quarantine.put(client, name, reason, content_type, redact_body(body, content_type,
