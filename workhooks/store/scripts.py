@@ -102,19 +102,6 @@ async def _exchange(connection: Any, data: bytes, count: int) -> list[Any]:
     return answers
 
 
-async def round_trip(client: redis.asyncio.Redis, data: bytes, count: int) -> list[Any]:
-    """What a non-transactional redis-py pipeline does with ``data`` (``count`` packed commands: one write,
-    then each answer, an error answer as its exception, retried on the client's Retry like a pipeline),
-    without its per-pipeline machinery: it was the largest part of an acknowledgement's cost after the
-    handler itself."""
-    pool = client.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-    try:
-        return await _exchange(connection, data, count)
-    finally:
-        await pool.release(connection)
-
-
 def _quiet(connection: Any) -> bool:
     """Nothing happened on a kept connection since its last answer: neither end closed it, it was not reset.
     (The pool's own check also reads whatever else arrived; with RESP2 Redis sends nothing unasked.)"""
@@ -133,13 +120,18 @@ def _still_primary(pool: Any, connection: Any) -> bool:
 
 
 class Kept:
-    """``round_trip`` on connections kept between calls instead of taken from the pool and given back each
+    """What a non-transactional redis-py pipeline does with ``data`` (``count`` packed commands: one write,
+    then each answer, an error answer as its exception, retried on the client's Retry like a pipeline),
+    without its per-pipeline machinery (it was the largest part of an acknowledgement's cost after the
+    handler itself), on connections kept between calls instead of taken from the pool and given back each
     time: redis-py's async pool checks a connection out under a condition, a timeout and a zero-timeout
     read (is anything left unread on it?), then dispatches an event on its return, ~25 µs of CPU per round
     trip on the bench machine. A kept connection needs none of that: everything sent on it was read, or it
     was disconnected and given back; one the server closed while it was kept is connected again. At most
     ``most`` are kept (the rest go back to the pool); one to a Sentinel primary that was replaced is given
-    back. The client's pool still owns them all: closing the client closes them.
+    back. The client's pool still owns them all: closing the client closes them. One client's at a time:
+    given another client, the connections kept for the one before are left to its pool (in use there, and
+    closed with it), as an Ingest has one client for its life.
     """
 
     __slots__ = ("_idle", "_most", "_pool")
