@@ -80,15 +80,21 @@ async def _exchange(connection: Any, data: bytes, count: int) -> list[Any]:
                 await writer.drain()
                 for _ in range(count):
                     try:
-                        answers.append(await connection.read_response(timeout=math.inf))  # the deadline is ours
+                        answer = await connection.read_response(timeout=math.inf)  # the deadline is ours
                     except ResponseError as error:
-                        answers.append(error)
+                        answer = error
+                    if answer is None and _failed(connection):  # the socket's own timeout, answered as None
+                        raise RedisConnectionError("Redis's connection failed while reading")
+                    answers.append(answer)
         except TimeoutError:
             await connection.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout talking to Redis") from None
-        except OSError as error:  # writing: read_response raises its own ConnectionError
+        except (OSError, RuntimeError) as error:  # writing (uvloop: RuntimeError on a closed transport)
             await connection.disconnect(nowait=True)
             raise RedisConnectionError(f"Error while writing to Redis: {error!r}") from None
+        except RedisConnectionError:
+            await connection.disconnect(nowait=True)
+            raise
         return answers
 
     async def failed(error: BaseException) -> None:
@@ -102,12 +108,22 @@ async def _exchange(connection: Any, data: bytes, count: int) -> list[Any]:
     return answers
 
 
+def _failed(connection: Any) -> bool:
+    """The connection's stream holds an error: what ``read_response(timeout=...)`` answers as None when the
+    error is a TimeoutError (an OS-level ETIMEDOUT), where a None answer is otherwise a nil reply."""
+    reader = connection._reader
+    return reader is None or reader.exception() is not None
+
+
 def _quiet(connection: Any) -> bool:
-    """Nothing happened on a kept connection since its last answer: neither end closed it, it was not reset.
-    (The pool's own check also reads whatever else arrived; with RESP2 Redis sends nothing unasked.)"""
+    """Nothing happened on a kept connection since its last answer: neither end closed it, it was not reset,
+    nor marked for a reconnect (a maintenance notice). What else arrives unasked (a RESP3 push) the parser
+    reads as a push before the next answer, as on redis-py's own path."""
     reader, writer = connection._reader, connection._writer
     if reader is None or writer is None:
         return True  # disconnected: _exchange connects it
+    if getattr(connection, "should_reconnect", bool)():
+        return False
     return not (writer.transport.is_closing() or reader.at_eof() or reader.exception() is not None)
 
 
@@ -127,11 +143,13 @@ class Kept:
     time: redis-py's async pool checks a connection out under a condition, a timeout and a zero-timeout
     read (is anything left unread on it?), then dispatches an event on its return, ~25 µs of CPU per round
     trip on the bench machine. A kept connection needs none of that: everything sent on it was read, or it
-    was disconnected and given back; one the server closed while it was kept is connected again. At most
-    ``most`` are kept (the rest go back to the pool); one to a Sentinel primary that was replaced is given
-    back. The client's pool still owns them all: closing the client closes them. One client's at a time:
-    given another client, the connections kept for the one before are left to its pool (in use there, and
-    closed with it), as an Ingest has one client for its life.
+    was disconnected and given back; one the server closed while it was kept, or to a Sentinel primary that
+    was replaced, is connected again (a Sentinel connection connects to the primary Sentinel names). At
+    most ``most`` are kept (the rest go back to the pool). Not given back between calls, a kept connection
+    misses what the pool does on a return: the re-authentication event for streaming credential providers
+    (not used here). The client's pool still owns them all: closing the client closes them. One client's
+    at a time: given another client, the connections kept for the one before are left to its pool (in use
+    there, and closed with it), as an Ingest has one client for its life.
     """
 
     __slots__ = ("_idle", "_most", "_pool")
@@ -146,13 +164,12 @@ class Kept:
         if pool is not self._pool:  # another client (tests, a reconnect): keep its connections instead
             self._pool, self._idle = pool, []
         connection = self._idle.pop() if self._idle else None
-        if connection is None or not _still_primary(pool, connection):
-            if connection is not None:
-                await pool.release(connection)
+        if connection is None:
             connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        elif not _quiet(connection):  # the server closed it meanwhile (a restart, its idle timeout, a proxy)
-            await connection.disconnect()  # _exchange connects it again
         try:
+            if not (_quiet(connection) and _still_primary(pool, connection)):
+                # the server closed it meanwhile (a restart, its idle timeout, a proxy), or the primary changed:
+                await connection.disconnect(nowait=True)  # _exchange connects it again (to the new primary)
             answers = await _exchange(connection, data, count)
         except BaseException:
             await pool.release(connection)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -71,7 +73,12 @@ def _pipeline_answers(redis_url: str, commands: list[tuple[object, ...]]) -> lis
         client.close()
 
 
-MIXED = [("ECHO", "one"), ("EVAL", "return redis.error_reply('NOPE')", 0), ("EXISTS", "a"), ("GET", "a")]
+MIXED: list[tuple[object, ...]] = [
+    ("ECHO", "one"),
+    ("EVAL", "return redis.error_reply('NOPE')", 0),
+    ("EXISTS", "a"),
+    ("GET", "a"),
+]
 
 
 def test_a_round_trip_answers_what_a_redis_py_pipeline_answers_and_keeps_its_connection(redis_url: str) -> None:
@@ -141,4 +148,36 @@ def test_a_server_that_never_answers_times_out_and_its_connection_is_not_kept() 
     failed, took, idle = asyncio.run(main())
     assert issubclass(failed, RedisTimeoutError)
     assert 0.25 < took < 5
+    assert idle == 0
+
+
+def test_a_connection_the_os_times_out_mid_batch_raises_rather_than_answering_none(redis_url: str) -> None:
+    """redis-py answers None for a read that raised TimeoutError when a timeout was passed: an OS-level
+    ETIMEDOUT on the socket must not become a batch of None answers (the receiver would answer 500)."""
+
+    async def main() -> tuple[type[BaseException] | None, int]:
+        client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=10, retry=Retry(NoBackoff(), 0))
+        kept = scripts.Kept()
+        batch = scripts.packed([("BLPOP", "never-pushed", 0), ("ECHO", "after")])  # the first answer never comes
+        trip = asyncio.create_task(kept.round_trip(client, batch, 2))
+        watcher = redis.asyncio.Redis.from_url(redis_url)
+        for _ in range(100):  # bounded: until Redis is blocked on the batch
+            await asyncio.sleep(0.02)
+            if b"cmd=blpop" in await watcher.execute_command("CLIENT", "LIST"):  # type: ignore[no-untyped-call]
+                break
+        await watcher.aclose()
+        (connection,) = client.connection_pool._in_use_connections
+        writer: Any = connection._writer
+        writer.transport._fatal_error(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))  # as the OS reports it
+        failed: type[BaseException] | None = None
+        try:
+            await asyncio.wait_for(trip, 5)
+        except BaseException as error:
+            failed = type(error)
+        idle = len(kept._idle)
+        await client.aclose()
+        return failed, idle
+
+    failed, idle = asyncio.run(main())
+    assert failed is not None and issubclass(failed, RedisConnectionError)
     assert idle == 0
