@@ -86,19 +86,14 @@ async def _exchange(connection: Any, data: bytes, count: int) -> list[Any]:
                     if answer is None and _failed(connection):  # the socket's own timeout, answered as None
                         raise RedisConnectionError("Redis's connection failed while reading")
                     answers.append(answer)
-        except TimeoutError:
-            await connection.disconnect(nowait=True)
+        except TimeoutError:  # (each failure disconnects: ``failed`` below, before a retry or the last raise)
             raise RedisTimeoutError("Timeout talking to Redis") from None
         except (OSError, RuntimeError) as error:  # writing (uvloop: RuntimeError on a closed transport)
-            await connection.disconnect(nowait=True)
             raise RedisConnectionError(f"Error while writing to Redis: {error!r}") from None
-        except RedisConnectionError:
-            await connection.disconnect(nowait=True)
-            raise
         return answers
 
     async def failed(error: BaseException) -> None:
-        await connection.disconnect()
+        await connection.disconnect(nowait=True)  # not waiting on a peer that may have stalled
 
     try:
         answers: list[Any] = await connection.retry.call_with_retry(attempt, failed)
