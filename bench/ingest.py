@@ -64,21 +64,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(command: list[str], env: dict[str, str], port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a server and wait until it answers on ``port`` (any status)."""
+def serve(
+    command: list[str], env: dict[str, str], port: int, log: Path | None = None, cwd: Path = ROOT, wait: float = 30
+) -> subprocess.Popen[bytes]:
+    """Start a server and wait (at most ``wait`` seconds) until it answers on ``port`` (any status)."""
     stderr = log.open("wb") if log is not None else subprocess.DEVNULL
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
-    deadline = time.monotonic() + 30
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
             return process
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"{command[0]} did not start on port {port}")
+
+
+def receiver_env(folder: Path, redis_url: str) -> dict[str, str]:
+    """The environment the benches run the receiver in: both platforms' sources, its spool in ``folder``,
+    the default log level and failure limit."""
+    config = folder / "workhooks.yaml"
+    config.write_text(
+        f"sources:\n  wordy-main: {{platform: wordy, token: {TOKEN}}}\n"
+        f"  swf: {{platform: sharedworkforce, api_key: {KEY}}}\n"
+        f"receiver: {{spool_dir: {folder}/spool}}\n"  # the default failure limit: on
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "WEB_CONCURRENCY")}
+    return env | {"REDIS_URL": redis_url, "WORKHOOKS_CONFIG": str(config), "NO_COLOR": "1"}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -250,14 +265,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         server = embedded.start(Path(folder) / "redis")
-        config = Path(folder) / "workhooks.yaml"
-        config.write_text(
-            f"sources:\n  wordy-main: {{platform: wordy, token: {TOKEN}}}\n"
-            f"  swf: {{platform: sharedworkforce, api_key: {KEY}}}\n"
-            f"receiver: {{spool_dir: {folder}/spool}}\n"  # the default failure limit: on
-        )
-        env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "WEB_CONCURRENCY")}
-        env |= {"REDIS_URL": server.url, "WORKHOOKS_CONFIG": str(config), "NO_COLOR": "1"}
+        env = receiver_env(Path(folder), server.url)
         uvicorn = [str(BIN / "uvicorn"), "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1"]
         base_port, receiver_port = free_port(), free_port()
         servers: list[tuple[str, int, subprocess.Popen[bytes], Path | None]] = []

@@ -21,7 +21,6 @@ to itself. Writes var/bench/instructions-<time>.json.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -30,13 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import report as report_file  # noqa: E402
-from bench.ingest import BIN, KEY, TOKEN, find_wrk, free_port, wrk_round  # noqa: E402
+from bench.ingest import BIN, find_wrk, free_port, receiver_env, serve, wrk_round  # noqa: E402
 from workhooks.store import embedded  # noqa: E402
 
 # The receiver as the `workhooks` script runs it, through this interpreter (callgrind follows the one process).
@@ -47,29 +44,23 @@ COMMANDS = {
 }
 
 
+def control(pid: int, *words: str) -> None:
+    """Tell a process running under callgrind to count (``-i on``), stop counting, or write what it counted."""
+    subprocess.run(["callgrind_control", *words, str(pid)], check=True, capture_output=True, timeout=60)  # noqa: S607 - valgrind's, on PATH
+
+
 def counted(name: str, wrk: str, seconds: float, env: dict[str, str], folder: Path) -> dict[str, Any]:
     port, out = free_port(), folder / f"{name}.callgrind"
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                str(BIN / "python"), *COMMANDS[name], str(port)]  # fmt: skip
     # the receiver away from this checkout, so that PYTHONPATH (another code's snapshot) comes first for it
-    where = ROOT if name == "baseline" else folder
-    process = subprocess.Popen(command, env=env, cwd=where, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = serve(command, env, port, cwd=ROOT if name == "baseline" else folder, wait=300)  # ~30 s to start
     try:
-        deadline = time.monotonic() + 300  # a Python start under callgrind takes ~30 s
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start under callgrind")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         wrk_round(wrk, port, 8, 3, 1, "both")  # warm: imports, caches, the script loaded
-        control = ["callgrind_control"]
-        subprocess.run([*control, "-i", "on", str(process.pid)], check=True, capture_output=True, timeout=60)
+        control(process.pid, "-i", "on")
         found = wrk_round(wrk, port, 8, seconds, 10**9, "both")
-        subprocess.run([*control, "-i", "off", str(process.pid)], check=True, capture_output=True, timeout=60)
-        subprocess.run([*control, "-d", str(process.pid)], check=True, capture_output=True, timeout=60)
+        control(process.pid, "-i", "off")
+        control(process.pid, "-d")
         for _ in range(120):  # the dump is written when the server next looks at its commands
             if any(folder.glob(f"{name}.callgrind*")):
                 break
@@ -108,14 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         server = embedded.start(folder / "redis")
-        config = folder / "workhooks.yaml"
-        config.write_text(
-            f"sources:\n  wordy-main: {{platform: wordy, token: {TOKEN}}}\n"
-            f"  swf: {{platform: sharedworkforce, api_key: {KEY}}}\n"
-            f"receiver: {{spool_dir: {folder}/spool}}\n"
-        )
-        env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "WEB_CONCURRENCY")}
-        env |= {"REDIS_URL": server.url, "WORKHOOKS_CONFIG": str(config), "NO_COLOR": "1"}
+        env = receiver_env(folder, server.url)
         try:
             for each in names:
                 found = figures[each] = counted(each, wrk, args.seconds, env, folder)
